@@ -1,0 +1,124 @@
+//! The one role × action table. Every HTTP handler names its action; scope (own institution,
+//! own jurisdiction, own record) is checked by the handler after this table allows the role.
+
+use signaling::Role;
+
+/// Something an account can ask to do through the API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Read one's own account; change one's own password.
+    UseOwnAccount,
+    /// List institutions (own, or in the jurisdiction).
+    ReadInstitutions,
+    /// Create lecturer and assistant accounts in one's institution.
+    ManageStaff,
+    /// List staff accounts.
+    ReadStaff,
+    /// Record a lecturer's SYB certificate.
+    ManageCertificates,
+    /// Read lecturers' certificates.
+    ReadCertificates,
+    /// Create a class.
+    CreateClass,
+    /// Change a draft class: schedule, assistants, enrollments, roster import.
+    EditClass,
+    /// Read classes (scoped by role).
+    ReadClasses,
+    /// Read a class's student list.
+    ReadClassStudents,
+    /// Submit a class for filing (开班备案).
+    SubmitFiling,
+    /// The bureau's act: file or return a submitted class.
+    DecideFiling,
+    /// Start or finish a filed class's live teaching.
+    RunClass,
+    /// Read a student's real-name record.
+    ReadStudent,
+    /// Upload a student's ID-card or one-inch photo.
+    UploadStudentPhoto,
+    /// Read the audit log.
+    ReadAudit,
+}
+
+impl Action {
+    /// Every action (for the authorisation-matrix tests).
+    pub const ALL: [Action; 16] = [
+        Action::UseOwnAccount,
+        Action::ReadInstitutions,
+        Action::ManageStaff,
+        Action::ReadStaff,
+        Action::ManageCertificates,
+        Action::ReadCertificates,
+        Action::CreateClass,
+        Action::EditClass,
+        Action::ReadClasses,
+        Action::ReadClassStudents,
+        Action::SubmitFiling,
+        Action::DecideFiling,
+        Action::RunClass,
+        Action::ReadStudent,
+        Action::UploadStudentPhoto,
+        Action::ReadAudit,
+    ];
+}
+
+/// Whether `role` may perform `action` at all.
+pub fn allowed(role: Role, action: Action) -> bool {
+    use Action::*;
+    use Role::*;
+    match action {
+        UseOwnAccount | ReadClasses => true,
+        ReadInstitutions | ReadStaff => matches!(role, Admin | Regulator),
+        ManageStaff | ManageCertificates | CreateClass | EditClass | SubmitFiling => role == Admin,
+        ReadCertificates => matches!(role, Admin | Lecturer | Regulator),
+        ReadClassStudents => matches!(role, Admin | Lecturer | Assistant | Regulator),
+        // Regulators write only the bureau's own acts.
+        DecideFiling | ReadAudit => role == Regulator,
+        RunClass => matches!(role, Admin | Lecturer),
+        ReadStudent => matches!(role, Admin | Student | Regulator),
+        UploadStudentPhoto => matches!(role, Admin | Student),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regulator_writes_only_bureau_acts() {
+        let writes = [
+            Action::ManageStaff,
+            Action::ManageCertificates,
+            Action::CreateClass,
+            Action::EditClass,
+            Action::SubmitFiling,
+            Action::RunClass,
+            Action::UploadStudentPhoto,
+        ];
+        for a in writes {
+            assert!(!allowed(Role::Regulator, a), "{a:?}");
+        }
+        assert!(allowed(Role::Regulator, Action::DecideFiling));
+        for r in Role::ALL {
+            assert_eq!(allowed(r, Action::DecideFiling), r == Role::Regulator);
+            assert_eq!(allowed(r, Action::ReadAudit), r == Role::Regulator);
+        }
+    }
+
+    #[test]
+    fn students_see_little() {
+        let ok: Vec<Action> = Action::ALL
+            .into_iter()
+            .filter(|a| allowed(Role::Student, *a))
+            .collect();
+        assert_eq!(
+            ok,
+            vec![
+                Action::UseOwnAccount,
+                Action::ReadClasses,
+                Action::ReadStudent,
+                Action::UploadStudentPhoto
+            ]
+        );
+    }
+}

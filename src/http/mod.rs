@@ -1,0 +1,171 @@
+//! The HTTP API (axum): one file per resource, JSON in and out, problem+json errors, an
+//! OpenAPI document generated from the handlers, Prometheus metrics, the WebSocket entry
+//! and the static pages.
+
+pub mod audit;
+pub mod auth;
+pub mod classes;
+pub mod error;
+pub mod extract;
+pub mod institutions;
+pub mod observe;
+pub mod scope;
+pub mod staff;
+pub mod students;
+pub mod ws;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use tower_http::services::ServeDir;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::throttle::LoginThrottle;
+use crate::config::Config;
+use crate::crypto::Keyring;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use error::ApiError;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Encryption keys for personal data.
+    pub keys: Arc<Keyring>,
+    /// Configuration in force.
+    pub config: Arc<Config>,
+    /// Failed logins per account.
+    pub account_throttle: Arc<LoginThrottle>,
+    /// Failed logins per client address (looser: many people share an address).
+    pub address_throttle: Arc<LoginThrottle>,
+    /// Metrics registry.
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// State for a server with this configuration.
+    pub fn new(store: Store, keys: Keyring, config: Config, metrics: Metrics) -> Self {
+        let a = &config.auth;
+        let window = Duration::from_secs(a.failure_window_secs);
+        let lockout = Duration::from_secs(a.lockout_secs);
+        Self {
+            store,
+            keys: Arc::new(keys),
+            account_throttle: Arc::new(LoginThrottle::new(a.max_failures, window, lockout)),
+            address_throttle: Arc::new(LoginThrottle::new(
+                a.max_failures.saturating_mul(4),
+                window,
+                lockout,
+            )),
+            config: Arc::new(config),
+            metrics,
+        }
+    }
+}
+
+/// Top-level OpenAPI description; paths are added by the routers below.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Ketang API", description = "Live-classroom server for 互联网+创业培训"),
+    tags(
+        (name = "auth", description = "Login and accounts"),
+        (name = "students", description = "Real-name registration"),
+        (name = "institutions", description = "Training institutions and staff"),
+        (name = "classes", description = "Classes, rosters and filing (开班备案)"),
+        (name = "supervision", description = "Regulator reads and the audit log"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Folder of the browser pages: `static/` next to the sources, else `./static`.
+fn static_dir() -> PathBuf {
+    let beside_sources = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static"));
+    if beside_sources.is_dir() {
+        beside_sources
+    } else {
+        PathBuf::from("static")
+    }
+}
+
+/// The API routes with their OpenAPI description.
+pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let limits = &state.config.limits;
+    let json = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(institutions::list_institutions))
+        .routes(routes!(staff::create_user, staff::list_users))
+        .routes(routes!(staff::add_certificate, staff::list_certificates))
+        .routes(routes!(classes::create_class, classes::list_classes))
+        .routes(routes!(classes::get_class))
+        .routes(routes!(classes::replace_sessions))
+        .routes(routes!(classes::set_assistants))
+        .routes(routes!(classes::enroll_students))
+        .routes(routes!(classes::list_students))
+        .routes(routes!(classes::submit_class))
+        .routes(routes!(classes::file_class))
+        .routes(routes!(classes::return_class))
+        .routes(routes!(classes::start_class))
+        .routes(routes!(classes::finish_class))
+        .routes(routes!(students::get_student))
+        .routes(routes!(audit::list_audit))
+        .layer(DefaultBodyLimit::max(limits.json_bytes));
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(students::register))
+        .routes(routes!(students::put_photo))
+        .routes(routes!(classes::import_roster))
+        .layer(DefaultBodyLimit::max(limits.upload_bytes));
+    json.merge(uploads).split_for_parts()
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api_router(&state);
+    let doc = Arc::new(doc);
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/metrics", get(observe::metrics))
+        .route("/healthz", get(observe::healthz))
+        .route("/ws", get(ws::upgrade))
+        .route_service(
+            "/",
+            tower_http::services::ServeFile::new(static_dir().join("index.html")),
+        )
+        .fallback_service(ServeDir::new(static_dir()).fallback(axum::routing::any(not_found)))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::track_requests,
+        ))
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(uri.path().to_string())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this path does not accept that method",
+    )
+}
