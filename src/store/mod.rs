@@ -18,7 +18,7 @@ use std::str::FromStr;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyConnection, AnyPool, ConnectOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
 
 pub use sqlx::Any as Db;
 
@@ -126,6 +126,10 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)
             .map_err(connect_err)?
             .log_statements(tracing::log::LevelFilter::Trace);
+        // One direct connection first: a wrong URL or a server that is down fails at once
+        // with the driver's error instead of after the pool's retry timeout.
+        let probe = options.connect().await.map_err(connect_err)?;
+        probe.close().await.map_err(connect_err)?;
         let pool = AnyPoolOptions::new()
             .max_connections(if kind == DbKind::Sqlite { 8 } else { 16 })
             .after_connect(move |conn, _| {
