@@ -66,9 +66,15 @@ step() {
 
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
-step test cargo test --workspace "$@"
+log=$(mktemp)
+# shellcheck disable=SC2317 # called through step
+run_tests() { cargo test --workspace "$@" 2>&1 | tee "$log"; return "${PIPESTATUS[0]}"; }
+step test run_tests "$@"
 
 stop_stray_postgres
 printf '\n==> summary\n'
 printf '  %s\n' "${summary[@]}"
+# One closing line with the totals of every test binary.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' "$log"
+rm -f "$log"
 exit "$status"

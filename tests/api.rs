@@ -755,3 +755,58 @@ async fn encryption_at_rest(engine: Engine) {
     s.stop().await;
 }
 on_both_engines!(encryption_at_rest);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_speaks_the_versioned_protocol_to_logged_in_users() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let s = TestServer::start(Engine::Sqlite).await;
+    let w = world(&s, 0).await;
+    let ws_url = format!("{}/ws", s.base.replace("http://", "ws://"));
+    // Without a token the upgrade is refused.
+    let err = tokio_tungstenite::connect_async(&ws_url).await.unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    let mut req = ws_url.clone().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", w.regulator.token.clone().unwrap())
+            .parse()
+            .unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws.send(Message::Text(r#"{"type":"hello","version":1}"#.into()))
+        .await
+        .unwrap();
+    let reply = recv_json(&mut ws).await;
+    assert_eq!(reply["type"], "welcome");
+    assert_eq!(reply["role"], "regulator");
+    ws.send(Message::Text(r#"{"type":"shout"}"#.into()))
+        .await
+        .unwrap();
+    let reply = recv_json(&mut ws).await;
+    assert_eq!(reply["type"], "error");
+    assert_eq!(reply["code"], "bad_message");
+    ws.send(Message::Text(r#"{"type":"ping","id":9}"#.into()))
+        .await
+        .unwrap();
+    let reply = recv_json(&mut ws).await;
+    assert_eq!(reply, json!({"type": "pong", "id": 9}));
+    s.stop().await;
+}
+
+async fn recv_json<S>(ws: &mut S) -> Value
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+    match ws.next().await.unwrap().unwrap() {
+        tokio_tungstenite::tungstenite::Message::Text(t) => serde_json::from_str(&t).unwrap(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
