@@ -35,6 +35,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Request body limits.
     pub limits: BodyLimits,
+    /// The SFU: bind address and node capacity.
+    pub media: media::MediaConfig,
 }
 
 /// Log line format.
@@ -108,6 +110,7 @@ impl Default for Config {
             calendar: WorkCalendar::default(),
             auth: AuthConfig::default(),
             limits: BodyLimits::default(),
+            media: media::MediaConfig::default(),
         }
     }
 }

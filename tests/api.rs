@@ -758,7 +758,7 @@ on_both_engines!(encryption_at_rest);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_speaks_the_versioned_protocol_to_logged_in_users() {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
     let s = TestServer::start(Engine::Sqlite).await;

@@ -285,7 +285,7 @@ async fn aggregates_round_trip(engine: Engine) {
         .await
         .unwrap();
     }
-    let log = audit::list(&mut c, Some(("class", &class.to_string())), 10)
+    let log = audit::list(&mut c, "41", Some(("class", &class.to_string())), 10)
         .await
         .unwrap();
     assert_eq!(
@@ -293,6 +293,11 @@ async fn aggregates_round_trip(engine: Engine) {
         vec!["a.two", "a.one"]
     );
     assert_eq!(log[0].detail["k"], 1);
+    // Another jurisdiction does not see them.
+    assert!(audit::list(&mut c, "31", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
     drop(c);
 
     // A failed transaction leaves nothing behind.

@@ -23,7 +23,7 @@ pub struct AuditQuery {
     pub limit: Option<i64>,
 }
 
-/// Audit entries, newest first.
+/// Audit entries of the regulator's jurisdiction, newest first.
 #[utoipa::path(get, path = "/api/audit", tag = "supervision", params(AuditQuery),
     responses((status = 200, body = Vec<Entry>)))]
 pub async fn list_audit(
@@ -38,5 +38,13 @@ pub async fn list_audit(
         _ => None,
     };
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
-    Ok(Json(audit::list(&mut conn, target, limit).await?))
+    Ok(Json(
+        audit::list(
+            &mut conn,
+            me.user.jurisdiction.as_deref().unwrap_or(""),
+            target,
+            limit,
+        )
+        .await?,
+    ))
 }

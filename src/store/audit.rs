@@ -68,9 +68,11 @@ pub async fn record(conn: &mut Conn, e: &NewEntry<'_>) -> StoreResult<()> {
     Ok(())
 }
 
-/// Entries, newest first, optionally only for one target.
+/// Entries, newest first, optionally only for one target, limited to acts that concern no
+/// institution or an institution whose region code starts with `jurisdiction`.
 pub async fn list(
     conn: &mut Conn,
+    jurisdiction: &str,
     target: Option<(&str, &str)>,
     limit: i64,
 ) -> StoreResult<Vec<Entry>> {
@@ -78,11 +80,14 @@ pub async fn list(
     let rows = sqlx::query(
         "SELECT id, at, actor_id, actor_role, action, target_kind, target_id, institution_id, \
          detail FROM audit_log WHERE ($1 = '' OR (target_kind = $1 AND target_id = $2)) \
+         AND (institution_id IS NULL OR institution_id IN \
+              (SELECT i.id FROM institutions i WHERE i.region_code LIKE $4)) \
          ORDER BY id DESC LIMIT $3",
     )
     .bind(kind)
     .bind(id)
     .bind(limit)
+    .bind(format!("{jurisdiction}%"))
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
