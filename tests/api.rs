@@ -213,6 +213,66 @@ async fn roster_import(engine: Engine) {
         .await;
     let (_, me) = student.get("/api/me").await;
     assert_eq!(me["must_change_password"], true);
+    // Until the one-time password is changed, nothing else is allowed.
+    let (st, body) = student.get("/api/classes").await;
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("password_change_required"))
+    );
+    let (st, body) = student
+        .post(
+            "/api/auth/password",
+            json!({"current_password": first["initial_password"], "new_password": "my-own-password"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(student.get("/api/classes").await.0, StatusCode::OK);
+
+    // Another institution cannot pull our students into its class, and a row naming a
+    // different person under a registered ID number is refused.
+    let other = s.login("other-admin", "password-123").await;
+    let (st, other_lecturer) = other
+        .post("/api/users", json!({"username": "other-lecturer", "password": "password-123", "role": "lecturer", "display_name": "别校讲师"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{other_lecturer}");
+    let (st, oc) = other
+        .post("/api/classes", json!({"name": "别校班", "course_type": "GYB", "lecturer_id": other_lecturer["id"], "sessions": []}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{oc}");
+    let steal = format!(
+        "姓名,身份证号,手机号,户籍所在地\n随便,{},13700000001,河南省郑州市\n",
+        id_number(100)
+    );
+    let (st, body) = other
+        .raw(
+            Method::POST,
+            &format!("/api/classes/{}/roster", oc["id"]),
+            "text/csv",
+            steal.into_bytes(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["code"], "other_institution");
+    let (_, list) = other
+        .get(&format!("/api/classes/{}/students", oc["id"]))
+        .await;
+    assert_eq!(list, json!([]));
+    let mismatch = format!(
+        "姓名,身份证号,手机号,户籍所在地\n冒名顶替,{},13700000002,河南省开封市\n",
+        id_number(100)
+    );
+    let class2 = create_class(&w, "SYB 第一期 B", 20).await;
+    let (st, body) = w
+        .admin
+        .raw(
+            Method::POST,
+            &format!("/api/classes/{class2}/roster"),
+            "text/csv",
+            mismatch.into_bytes(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["code"], "name_mismatch");
 
     // XLSX: more students; one already registered is reused, not duplicated.
     let mut book = rust_xlsxwriter::Workbook::new();

@@ -25,6 +25,7 @@ fn run(c: &mut Command) -> (i32, String, String) {
 }
 
 /// Starts `ketang serve` on an ephemeral port; returns the child and the URL it printed.
+#[allow(clippy::zombie_processes)] // the caller reaps it in `stop`
 fn serve(dir: &std::path::Path) -> (std::process::Child, String) {
     let mut child = ketang(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])

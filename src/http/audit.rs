@@ -41,7 +41,7 @@ pub async fn list_audit(
     Ok(Json(
         audit::list(
             &mut conn,
-            me.user.jurisdiction.as_deref().unwrap_or(""),
+            super::scope::jurisdiction(&me.user)?,
             target,
             limit,
         )

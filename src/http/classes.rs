@@ -170,7 +170,7 @@ pub async fn list_classes(
     let u = &me.user;
     let scope = match u.role {
         Role::Admin => ClassScope::Institution(own_institution(u)?),
-        Role::Regulator => ClassScope::Jurisdiction(u.jurisdiction.as_deref().unwrap_or("")),
+        Role::Regulator => ClassScope::Jurisdiction(super::scope::jurisdiction(u)?),
         Role::Lecturer => ClassScope::Lecturer(u.id),
         Role::Assistant => ClassScope::Assistant(u.id),
         Role::Student => ClassScope::Student(u.id),
@@ -473,6 +473,31 @@ pub async fn import_roster(
     for r in &rows {
         let student_id = match students::find_by_id_number(&mut tx, &st.keys, &r.id_number).await? {
             Some(sid) => {
+                // A registered student is reused only by their own institution and only
+                // when the roster names the same person; otherwise an admin could pull
+                // another institution's student (and their personal data) into a class.
+                let owner = users::get(&mut tx, sid)
+                    .await?
+                    .and_then(|u| u.institution_id);
+                let record = students::view(&mut tx, sid).await?;
+                if owner != Some(class.institution_id) {
+                    errors.push(row_error(
+                        r.row,
+                        "id_number",
+                        "other_institution",
+                        "is registered with another training institution".into(),
+                    ));
+                    continue;
+                }
+                if record.as_ref().map(|v| v.name.as_str()) != Some(r.name.as_str()) {
+                    errors.push(row_error(
+                        r.row,
+                        "name",
+                        "name_mismatch",
+                        "does not match the name registered with this ID number".into(),
+                    ));
+                    continue;
+                }
                 existing += 1;
                 sid
             }

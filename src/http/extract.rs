@@ -159,6 +159,16 @@ impl FromRequestParts<AppState> for CurrentUser {
         let user = users::get(&mut conn, user_id)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
+        // An account created with a one-time password must change it before anything else.
+        const ALLOWED_BEFORE_CHANGE: [&str; 3] =
+            ["/api/me", "/api/auth/password", "/api/auth/logout"];
+        if user.must_change_password && !ALLOWED_BEFORE_CHANGE.contains(&parts.uri.path()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                "this account has a one-time password: change it first (POST /api/auth/password)",
+            ));
+        }
         Ok(CurrentUser { user, token })
     }
 }

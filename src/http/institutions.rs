@@ -20,8 +20,7 @@ pub async fn list_institutions(
     me.require(Action::ReadInstitutions)?;
     let mut conn = st.store.conn().await?;
     let list = if me.user.role == Role::Regulator {
-        institutions::list_in_jurisdiction(&mut conn, me.user.jurisdiction.as_deref().unwrap_or(""))
-            .await?
+        institutions::list_in_jurisdiction(&mut conn, super::scope::jurisdiction(&me.user)?).await?
     } else {
         match me.user.institution_id {
             Some(id) => institutions::get(&mut conn, id)

@@ -16,12 +16,12 @@ pub async fn sees_institution(
     institution_id: i64,
 ) -> ApiResult<bool> {
     Ok(match user.role {
-        Role::Regulator => {
-            let jurisdiction = user.jurisdiction.as_deref().unwrap_or("");
-            institutions::get(conn, institution_id)
+        Role::Regulator => match jurisdiction(user) {
+            Ok(j) => institutions::get(conn, institution_id)
                 .await?
-                .is_some_and(|i| i.region_code.starts_with(jurisdiction))
-        }
+                .is_some_and(|i| i.region_code.starts_with(j)),
+            Err(_) => false,
+        },
         _ => user.institution_id == Some(institution_id),
     })
 }
@@ -47,4 +47,14 @@ pub async fn class_for(conn: &mut Conn, user: &User, class_id: i64) -> ApiResult
 pub fn own_institution(user: &User) -> ApiResult<i64> {
     user.institution_id
         .ok_or_else(|| ApiError::forbidden("this account belongs to no institution"))
+}
+
+/// A regulator's jurisdiction (region-code prefix); an account without one sees nothing.
+pub fn jurisdiction(user: &User) -> ApiResult<&str> {
+    match user.jurisdiction.as_deref() {
+        Some(j) if !j.is_empty() => Ok(j),
+        _ => Err(ApiError::forbidden(
+            "this regulator account has no jurisdiction; ask the operator to set one",
+        )),
+    }
 }

@@ -123,7 +123,8 @@ pub struct UserQuery {
     pub role: Option<String>,
 }
 
-/// Accounts of the caller's institution, or of a regulator's jurisdiction.
+/// Staff accounts of the caller's institution, or of a regulator's jurisdiction
+/// (students only with `?role=student`).
 #[utoipa::path(get, path = "/api/users", tag = "institutions", params(UserQuery),
     responses((status = 200, body = Vec<User>)))]
 pub async fn list_users(
@@ -142,14 +143,17 @@ pub async fn list_users(
         .transpose()?;
     let mut conn = st.store.conn().await?;
     let list = if me.user.role == Role::Regulator {
-        users::list_by_jurisdiction(
-            &mut conn,
-            me.user.jurisdiction.as_deref().unwrap_or(""),
-            role,
-        )
-        .await?
+        users::list_by_jurisdiction(&mut conn, super::scope::jurisdiction(&me.user)?, role).await?
     } else {
         users::list_by_institution(&mut conn, own_institution(&me.user)?, role).await?
+    };
+    // Staff listing: students (whose login is their mobile number) only when asked for.
+    let list = match role {
+        Some(_) => list,
+        None => list
+            .into_iter()
+            .filter(|u| u.role != Role::Student)
+            .collect(),
     };
     Ok(Json(list))
 }

@@ -291,7 +291,7 @@ pub async fn get_student(
 ) -> ApiResult<Json<StudentView>> {
     me.require(Action::ReadStudent)?;
     let mut conn = st.store.conn().await?;
-    student_in_scope(&mut conn, &me, id).await?;
+    let student = student_in_scope(&mut conn, &me, id).await?;
     let view = students::view(&mut conn, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("real-name record of student {id}")))?;
@@ -304,7 +304,7 @@ pub async fn get_student(
                 action: "regulator.read_student",
                 target_kind: "user",
                 target_id: Some(id.to_string()),
-                institution_id: None,
+                institution_id: student.institution_id,
                 detail: json!({}),
             },
         )
