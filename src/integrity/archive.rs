@@ -359,3 +359,21 @@ pub async fn create(
         sections,
     })
 }
+
+/// Writes the archive of a class that just finished, logging instead of failing.
+pub async fn after_finish(st: &crate::http::AppState, class_id: i64) {
+    let key_dir = st.config.key_dir();
+    let root = super::cli::archive_root(&st.config);
+    let result = match SigningKeys::load_or_create(&key_dir) {
+        Ok(signing) => create(&st.store, &root, class_id, &signing)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(a) => tracing::info!(class_id, dir = %a.dir.display(), "class archive written"),
+        Err(e) => {
+            tracing::error!(class_id, error = %e, "class archive failed; run `ketang archive create --class {class_id}`")
+        }
+    }
+}

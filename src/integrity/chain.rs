@@ -111,6 +111,16 @@ pub enum ChainBreak {
         /// The position that should have come here.
         expected: i64,
     },
+    /// Entries beyond the head: appended without going through the audit module.
+    #[error("audit entry #{seq} (row id {id}) was inserted behind the audit module's back: the chain head ends at #{head_seq}")]
+    Appended {
+        /// First entry beyond the head.
+        seq: i64,
+        /// Its row id.
+        id: i64,
+        /// Where the head ends.
+        head_seq: i64,
+    },
     /// The head row disagrees with the last entry.
     #[error("the audit chain head says {head_seq} entries ending in {head_hash}, but the log ends at #{last_seq}: {why}")]
     Head {
@@ -143,6 +153,12 @@ pub fn verify(links: &[Link], head: Option<(i64, &str)>) -> Result<i64, ChainBre
         if l.hash.is_empty() || l.seq == 0 {
             return Err(ChainBreak::Unchained { id: l.id });
         }
+        if entry_hash(&l.prev_hash, l) != l.hash {
+            return Err(ChainBreak::Edited {
+                seq: l.seq,
+                id: l.id,
+            });
+        }
         if let Some(&first_id) = seen.get(&l.seq) {
             return Err(ChainBreak::Duplicated {
                 seq: l.seq,
@@ -166,12 +182,6 @@ pub fn verify(links: &[Link], head: Option<(i64, &str)>) -> Result<i64, ChainBre
                 after: format!("#{}", l.seq),
             });
         }
-        if entry_hash(&l.prev_hash, l) != l.hash {
-            return Err(ChainBreak::Edited {
-                seq: l.seq,
-                id: l.id,
-            });
-        }
         if l.prev_hash != prev_hash {
             return Err(ChainBreak::Inserted {
                 seq: l.seq,
@@ -193,11 +203,14 @@ pub fn verify(links: &[Link], head: Option<(i64, &str)>) -> Result<i64, ChainBre
         });
     }
     if head_seq < prev_seq {
-        return Err(ChainBreak::Head {
+        let first = links
+            .iter()
+            .find(|l| l.seq == head_seq + 1)
+            .expect("the walk saw every position up to prev_seq");
+        return Err(ChainBreak::Appended {
+            seq: first.seq,
+            id: first.id,
             head_seq,
-            head_hash: short(head_hash),
-            last_seq: prev_seq,
-            why: "entries were appended behind the audit module's back",
         });
     }
     if head_hash != prev_hash {
