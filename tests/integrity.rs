@@ -120,7 +120,7 @@ async fn audit_tampering_is_detected(engine: Engine) {
         }
         if what.starts_with("append") {
             // Give the appended row the hash a forger would compute.
-            let (links, _) = audit::chain_links(&mut *store.conn().await.unwrap())
+            let (links, _) = audit::chain_links(&mut store.conn().await.unwrap())
                 .await
                 .unwrap();
             let seven = links.iter().find(|l| l.seq == 7).unwrap();
