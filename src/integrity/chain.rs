@@ -351,11 +351,23 @@ mod tests {
         six.prev_hash = h.clone();
         six.hash = entry_hash(&h, &six);
         appended.push(six);
-        assert!(matches!(
+        assert_eq!(
             verify(&appended, Some((5, &h))),
+            Err(ChainBreak::Appended {
+                seq: 6,
+                id: 6,
+                head_seq: 5
+            })
+        );
+        // The last entry replaced by another correctly hashed one: the head tells.
+        let mut replaced = c.clone();
+        replaced[4].action = "other".into();
+        replaced[4].hash = entry_hash(&replaced[4].prev_hash, &replaced[4]);
+        assert!(matches!(
+            verify(&replaced, Some((5, &h))),
             Err(ChainBreak::Head {
                 head_seq: 5,
-                last_seq: 6,
+                last_seq: 5,
                 ..
             })
         ));
