@@ -52,6 +52,18 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// The hash-chained audit log.
+    #[command(subcommand)]
+    Audit(crate::integrity::cli::AuditCommand),
+    /// Signed backups: create, verify, restore.
+    #[command(subcommand)]
+    Backup(crate::integrity::cli::BackupCommand),
+    /// Signed class archives.
+    #[command(subcommand)]
+    Archive(crate::integrity::cli::ArchiveCommand),
+    /// Signing and data keys.
+    #[command(subcommand)]
+    Key(crate::integrity::cli::KeyCommand),
 }
 
 /// Account commands.
@@ -105,6 +117,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.listen = l;
             }
             let state = server::app_state(config).await?;
+            crate::integrity::cli::spawn_scheduler(state.store.clone(), (*state.config).clone())?;
             let bound = server::Bound::bind(state).await?;
             tracing::info!(addr = %bound.local_addr(), "listening");
             println!("Ketang is serving on {}", bound.url());
@@ -125,6 +138,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::Create(args)) => create_user(config, args).await,
+        Command::Audit(cmd) => crate::integrity::cli::audit(config, cmd).await,
+        Command::Backup(cmd) => crate::integrity::cli::backup(config, cmd).await,
+        Command::Archive(cmd) => crate::integrity::cli::archive(config, cmd).await,
+        Command::Key(cmd) => crate::integrity::cli::key(config, cmd).await,
     }
 }
 

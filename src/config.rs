@@ -37,6 +37,8 @@ pub struct Config {
     pub limits: BodyLimits,
     /// The SFU: bind address and node capacity.
     pub media: media::MediaConfig,
+    /// Monthly signed backups.
+    pub backup: crate::integrity::schedule::BackupConfig,
 }
 
 /// Log line format.
@@ -111,6 +113,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: BodyLimits::default(),
             media: media::MediaConfig::default(),
+            backup: Default::default(),
         }
     }
 }
@@ -151,6 +154,7 @@ impl Config {
                 cfg.timezone_offset_hours
             )));
         }
+        cfg.backup.validate().map_err(ConfigError::Invalid)?;
         Ok(cfg)
     }
 

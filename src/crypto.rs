@@ -193,6 +193,65 @@ impl Keyring {
             .map_err(|_| CryptoError::Decrypt("authentication failed (altered data?)"))
     }
 
+    /// Id of the key new ciphertexts are made with.
+    pub fn current_key_id(&self) -> u32 {
+        self.current
+    }
+
+    /// Ids of every key held (old ones decrypt old data and old backups).
+    pub fn key_ids(&self) -> Vec<u32> {
+        self.data_keys.keys().copied().collect()
+    }
+
+    /// The key id in a ciphertext's header, if it looks like one of ours.
+    pub fn key_id_of(blob: &[u8]) -> Option<u32> {
+        (blob.len() >= HEADER_LEN + 16 && blob[0] == FORMAT_VERSION)
+            .then(|| u32::from_be_bytes(blob[1..5].try_into().expect("4 bytes")))
+    }
+
+    /// Re-encrypts `blob` under the current key; `None` when it already uses it.
+    pub fn reencrypt(&self, blob: &[u8], context: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
+        if Self::key_id_of(blob) == Some(self.current) {
+            return Ok(None);
+        }
+        let plain = self.decrypt(blob, context)?;
+        Ok(Some(self.encrypt(&plain, context)))
+    }
+
+    /// Adds a fresh data key to `dir/data.key` and makes it current. Old keys stay (they
+    /// decrypt data not yet re-encrypted and every older backup); the blind-index key is
+    /// kept, so uniqueness look-ups keep working. The file is replaced atomically.
+    pub fn rotate(dir: &Path) -> Result<Self, CryptoError> {
+        let path = dir.join(DATA_KEY_FILE);
+        let io = |source| CryptoError::Io {
+            path: path.clone(),
+            source,
+        };
+        // Loading first checks permissions and content.
+        let old = Self::load_or_create(dir)?;
+        let raw = fs::read(&path).map_err(io)?;
+        let mut file: KeyFile = serde_json::from_slice(&raw).map_err(|e| CryptoError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let next = old.data_keys.keys().max().copied().unwrap_or(0) + 1;
+        file.data_keys.insert(next, hex::encode(random_key()));
+        file.current = next;
+        let body = serde_json::to_vec_pretty(&file).expect("serialisable");
+        let tmp = dir.join(format!("{DATA_KEY_FILE}.tmp"));
+        let _ = fs::remove_file(&tmp);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
+        f.write_all(&body).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        fs::rename(&tmp, &path).map_err(io)?;
+        Self::load_or_create(dir)
+    }
+
     /// Keyed hash for equality look-ups of a secret value (HMAC-SHA256).
     pub fn blind_index(&self, value: &[u8]) -> Vec<u8> {
         let mut mac =
@@ -233,6 +292,28 @@ mod tests {
             b"11010519491231002X"
         );
         assert_eq!(again.blind_index(b"x"), keys.blind_index(b"x"));
+    }
+
+    #[test]
+    fn rotation_keeps_old_keys_and_reencrypts() {
+        let dir = tempfile::tempdir().unwrap();
+        let k1 = Keyring::load_or_create(dir.path()).unwrap();
+        let ct = k1.encrypt(b"secret", b"ctx");
+        assert_eq!(Keyring::key_id_of(&ct), Some(1));
+        assert_eq!(k1.reencrypt(&ct, b"ctx").unwrap(), None);
+        let k2 = Keyring::rotate(dir.path()).unwrap();
+        assert_eq!(k2.current_key_id(), 2);
+        assert_eq!(k2.key_ids(), vec![1, 2]);
+        assert_eq!(k2.decrypt(&ct, b"ctx").unwrap(), b"secret");
+        let re = k2.reencrypt(&ct, b"ctx").unwrap().unwrap();
+        assert_eq!(Keyring::key_id_of(&re), Some(2));
+        assert_eq!(k2.decrypt(&re, b"ctx").unwrap(), b"secret");
+        assert_eq!(k2.blind_index(b"x"), k1.blind_index(b"x"));
+        let mode = fs::metadata(dir.path().join(DATA_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

@@ -20,6 +20,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .migrate()
         .await
         .with_context(|| format!("migrating {}", crate::store::redact_url(&url)))?;
+    // Entries written before the audit chain existed are chained once, in id order.
+    let sealed = crate::store::audit::seal_unchained(&mut *store.conn().await?).await?;
+    if sealed > 0 {
+        tracing::info!(
+            entries = sealed,
+            "audit entries from before the hash chain were chained"
+        );
+    }
     Ok(store)
 }
 
@@ -27,6 +35,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
     let store = open_store(&config).await?;
     let keys = Keyring::load_or_create(&config.key_dir())?;
+    // The signing key is made on first run too (0600), not at the first backup.
+    crate::integrity::signing::SigningKeys::load_or_create(&config.key_dir())?;
     Ok(AppState::new(store, keys, config, Metrics::new()))
 }
 

@@ -3,6 +3,11 @@
 //! 403 `forbidden` when the table refuses the role, 401 `unauthenticated` without a login,
 //! and otherwise the endpoint's normal answer. A refused request must change nothing.
 //!
+//! Regulators, on every route: no teaching data changes (every row of every teaching
+//! table compared before and after) except through the bureau's own acts (filing or
+//! returning a class), each of which is audited; and every request they make leaves a
+//! `regulator.access` audit entry.
+//!
 //! Every case runs against a request that would succeed for an allowed role: valid bodies,
 //! in-scope records, and a fresh class in the right lifecycle state for each mutating
 //! class endpoint, so neither state nor a missing check can mask the permission result.
@@ -82,11 +87,38 @@ const MATRIX: &[Row] = &[
     row("GET",  "/api/students/{id}",                      Act(Action::ReadStudent),             200),
     row("PUT",  "/api/students/{id}/photos/{kind}",        Act(Action::UploadStudentPhoto),      204),
     row("GET",  "/api/audit",                              Act(Action::ReadAudit),               200),
+    row("GET",  "/api/supervision/classes",                Act(Action::Supervise),               200),
+    row("GET",  "/api/supervision/classes/{id}",           Act(Action::Supervise),               200),
+    row("GET",  "/api/supervision/lecturers",              Act(Action::Supervise),               200),
+    row("GET",  "/api/supervision/rooms",                  Act(Action::Supervise),               200),
+    row("GET",  "/api/backups",                            Act(Action::ReadBackups),             200),
+    row("GET",  "/api/backups/public-keys",                Act(Action::ReadBackups),             200),
+    row("GET",  "/api/backups/{label}/files/{file}",       Act(Action::ReadBackups),             200),
     // Routes outside the OpenAPI document.
     row("GET",  "/api/openapi.json",                       Public,                               200),
     row("GET",  "/metrics",                                Public,                               200),
     row("GET",  "/healthz",                                Public,                               200),
     row("GET",  "/ws",                                     LoggedIn,                             101),
+];
+
+/// Label of the backup the fixture writes (for the download route).
+const BACKUP_LABEL: &str = "2026-10";
+
+/// Routes by which a regulator may change teaching data: the bureau's own acts.
+const BUREAU_ACTS: [&str; 2] = ["/api/classes/{id}/file", "/api/classes/{id}/return"];
+
+/// Tables whose content is teaching data (everything but sessions, the audit log and the
+/// integrity bookkeeping).
+const TEACHING_TABLES: [&str; 9] = [
+    "institutions",
+    "users",
+    "student_records",
+    "student_files",
+    "syb_certificates",
+    "classes",
+    "class_sessions",
+    "enrollments",
+    "assistant_assignments",
 ];
 
 /// Matrix routes that the OpenAPI document does not (and need not) describe.
@@ -233,7 +265,60 @@ impl Ctx {
             (Some("draft"), Some(4))
         );
         cx.base_class = class;
+        let signing = ketang::integrity::signing::SigningKeys::load_or_create(
+            &cx.server.state.config.key_dir(),
+        )
+        .unwrap();
+        let out = cx.server.dir.path().join("backups").join(BACKUP_LABEL);
+        ketang::integrity::backup::create(
+            cx.server.store(),
+            &cx.server.state.config.data_dir,
+            &out,
+            None,
+            &signing,
+            (None, "test"),
+        )
+        .await
+        .unwrap();
         cx
+    }
+
+    /// Every row of every teaching table, plus audit entries (count) and the regulator's
+    /// access entries (count).
+    async fn teaching_data(&self) -> Vec<Vec<String>> {
+        let store = self.server.store();
+        let mut conn = store.conn().await.unwrap();
+        let tables = ketang::integrity::snapshot::tables(&mut conn, store.kind())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for name in TEACHING_TABLES {
+            let t = tables.iter().find(|t| t.name == name).expect(name);
+            out.push(
+                ketang::integrity::snapshot::canonical_rows(&mut conn, t)
+                    .await
+                    .unwrap(),
+            );
+        }
+        out
+    }
+
+    /// Audit entries after row id `after`: (action, target_id, actor role).
+    async fn audit_since(&self, after: i64) -> Vec<(String, Option<String>, Option<String>)> {
+        sqlx::query_as(
+            "SELECT action, target_id, actor_role FROM audit_log WHERE id > $1 ORDER BY id",
+        )
+        .bind(after)
+        .fetch_all(self.server.store().pool())
+        .await
+        .unwrap()
+    }
+
+    async fn last_audit_id(&self) -> i64 {
+        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log")
+            .fetch_one(self.server.store().pool())
+            .await
+            .unwrap()
     }
 
     fn next(&self) -> u16 {
@@ -371,7 +456,13 @@ impl Ctx {
                     "sessions": [{"starts_at": at(30, 0), "ends_at": at(30, 3)}],
                 })),
             ),
-            ("GET", "/api/classes/{id}") | ("GET", "/api/classes/{id}/students") => {
+            ("GET", "/api/backups/{label}/files/{file}") => (
+                format!("/api/backups/{BACKUP_LABEL}/files/tables%2Fclasses.jsonl"),
+                Body::None,
+            ),
+            ("GET", "/api/classes/{id}")
+            | ("GET", "/api/classes/{id}/students")
+            | ("GET", "/api/supervision/classes/{id}") => {
                 class = Some(self.base_class);
                 (
                     row.path.replace("{id}", &self.base_class.to_string()),
@@ -478,7 +569,8 @@ impl Ctx {
             "SELECT COUNT(*) FROM class_sessions",
             "SELECT COUNT(*) FROM enrollments",
             "SELECT COUNT(*) FROM assistant_assignments",
-            "SELECT COUNT(*) FROM audit_log",
+            "SELECT COUNT(*) FROM backups",
+            "SELECT COUNT(*) FROM class_archives",
         ];
         let mut values = Vec::new();
         for q in queries {
@@ -505,7 +597,68 @@ impl Ctx {
         let prepared = self.prepare(row, who).await;
         let class = prepared.class;
         let before = self.fingerprint(class).await;
+        let regulator = who == Some(Role::Regulator);
+        let teaching_before = if regulator {
+            Some(self.teaching_data().await)
+        } else {
+            None
+        };
+        let audit_mark = self.last_audit_id().await;
         let (status, body) = self.send(row, prepared).await;
+        let new_audit = self.audit_since(audit_mark).await;
+        if regulator {
+            // Some regulator requests are logged only after the response is sent: wait
+            // until the access entry is there.
+            let mut entries = new_audit.clone();
+            for _ in 0..50 {
+                if entries.iter().any(|(a, _, _)| a == "regulator.access") || row.need == Public {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                entries = self.audit_since(audit_mark).await;
+            }
+            let accessed = entries.iter().any(|(a, t, r)| {
+                a == "regulator.access"
+                    && t.as_deref() == Some(row.path)
+                    && r.as_deref() == Some("regulator")
+            });
+            // Public routes (login, registration, health, metrics, the API document) do not
+            // look at the caller, so there is no regulator to attribute them to.
+            if !accessed && row.need != Public {
+                return Err(format!(
+                    "{label}: no regulator.access audit entry: {entries:?}"
+                ));
+            }
+            let teaching_after = self.teaching_data().await;
+            let changed = teaching_before.as_ref() != Some(&teaching_after);
+            let bureau_act = BUREAU_ACTS.contains(&row.path);
+            // Public routes act for nobody (self-registration ignores the token it carries).
+            if changed && !bureau_act && row.need != Public {
+                return Err(format!(
+                    "{label}: a regulator changed teaching data ({status})"
+                ));
+            }
+            if bureau_act {
+                let verb = row.path.rsplit('/').next().unwrap();
+                let act = format!("class.{verb}");
+                let id = class.map(|c| c.to_string());
+                if !entries
+                    .iter()
+                    .any(|(a, t, r)| *a == act && *t == id && r.as_deref() == Some("regulator"))
+                {
+                    return Err(format!(
+                        "{label}: bureau act not audited as {act}: {entries:?}"
+                    ));
+                }
+                if !changed {
+                    return Err(format!("{label}: the bureau act changed nothing"));
+                }
+            }
+        } else if !new_audit.iter().all(|(a, _, _)| a != "regulator.access") {
+            return Err(format!(
+                "{label}: non-regulator request logged as regulator access"
+            ));
+        }
         let expect = expectation(row.need, who);
         let (want, code) = match expect {
             Expect::Ok => (row.ok, None),

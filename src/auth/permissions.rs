@@ -38,11 +38,15 @@ pub enum Action {
     UploadStudentPhoto,
     /// Read the audit log.
     ReadAudit,
+    /// Supervision reads: class dossiers, lecturers, live rooms (regulators).
+    Supervise,
+    /// List and download the signed backups and get the public keys (regulators).
+    ReadBackups,
 }
 
 impl Action {
     /// Every action (for the authorisation-matrix tests).
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 18] = [
         Action::UseOwnAccount,
         Action::ReadInstitutions,
         Action::ManageStaff,
@@ -59,6 +63,8 @@ impl Action {
         Action::ReadStudent,
         Action::UploadStudentPhoto,
         Action::ReadAudit,
+        Action::Supervise,
+        Action::ReadBackups,
     ];
 }
 
@@ -73,7 +79,7 @@ pub fn allowed(role: Role, action: Action) -> bool {
         ReadCertificates => matches!(role, Admin | Lecturer | Regulator),
         ReadClassStudents => matches!(role, Admin | Lecturer | Assistant | Regulator),
         // Regulators write only the bureau's own acts.
-        DecideFiling | ReadAudit => role == Regulator,
+        DecideFiling | ReadAudit | Supervise | ReadBackups => role == Regulator,
         RunClass => matches!(role, Admin | Lecturer),
         ReadStudent => matches!(role, Admin | Student | Regulator),
         UploadStudentPhoto => matches!(role, Admin | Student),
@@ -102,6 +108,8 @@ mod tests {
         for r in Role::ALL {
             assert_eq!(allowed(r, Action::DecideFiling), r == Role::Regulator);
             assert_eq!(allowed(r, Action::ReadAudit), r == Role::Regulator);
+            assert_eq!(allowed(r, Action::Supervise), r == Role::Regulator);
+            assert_eq!(allowed(r, Action::ReadBackups), r == Role::Regulator);
         }
     }
 

@@ -793,7 +793,9 @@ pub async fn finish_class(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Class>> {
     me.require(Action::RunClass)?;
-    Ok(Json(
-        change_status(&st, &me.user, id, ClassAction::Finish, None).await?,
-    ))
+    let class = change_status(&st, &me.user, id, ClassAction::Finish, None).await?;
+    // The class archive is written at class end; a failure is logged and does not undo the
+    // finish (`ketang archive create --class ID` writes it later).
+    crate::integrity::archive::after_finish(&st, id).await;
+    Ok(Json(class))
 }

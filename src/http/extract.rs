@@ -159,6 +159,9 @@ impl FromRequestParts<AppState> for CurrentUser {
         let user = users::get(&mut conn, user_id)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
+        if let Some(slot) = parts.extensions.get::<super::access_log::AccessSlot>() {
+            slot.fill(&user);
+        }
         // An account created with a one-time password must change it before anything else.
         const ALLOWED_BEFORE_CHANGE: [&str; 3] =
             ["/api/me", "/api/auth/password", "/api/auth/logout"];

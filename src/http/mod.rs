@@ -2,8 +2,10 @@
 //! OpenAPI document generated from the handlers, Prometheus metrics, the WebSocket entry
 //! and the static pages.
 
+pub mod access_log;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod classes;
 pub mod error;
 pub mod extract;
@@ -12,6 +14,7 @@ pub mod observe;
 pub mod scope;
 pub mod staff;
 pub mod students;
+pub mod supervision;
 pub mod ws;
 
 use std::path::PathBuf;
@@ -120,6 +123,13 @@ pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .routes(routes!(classes::finish_class))
         .routes(routes!(students::get_student))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(supervision::list_classes))
+        .routes(routes!(supervision::class_dossier))
+        .routes(routes!(supervision::list_lecturers))
+        .routes(routes!(supervision::live_rooms))
+        .routes(routes!(backups::list_backups))
+        .routes(routes!(backups::public_keys))
+        .routes(routes!(backups::download))
         .layer(DefaultBodyLimit::max(limits.json_bytes));
     let uploads = OpenApiRouter::new()
         .routes(routes!(students::register))
@@ -151,6 +161,10 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback_service(ServeDir::new(static_dir()).fallback(axum::routing::any(not_found)))
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access_log::record_regulator_access,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::track_requests,

@@ -155,6 +155,14 @@ impl Store {
         Ok(Self { pool, kind })
     }
 
+    /// The migrations of this engine (restore applies them inside its own transaction).
+    pub fn migrator(kind: DbKind) -> &'static Migrator {
+        match kind {
+            DbKind::Sqlite => &SQLITE_MIGRATIONS,
+            DbKind::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
     /// Applies pending migrations for this engine.
     pub async fn migrate(&self) -> StoreResult<()> {
         match self.kind {

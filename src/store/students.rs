@@ -10,7 +10,8 @@ use crate::crypto::Keyring;
 use crate::registration::id_number::ResidentId;
 use crate::registration::mobile::Mobile;
 
-const ID_CONTEXT: &[u8] = b"student_records.id_number";
+/// Authenticated context of the encrypted ID number (also used by key rotation).
+pub const ID_CONTEXT: &[u8] = b"student_records.id_number";
 
 /// A validated real-name record, ready to store.
 #[derive(Clone, Debug)]
@@ -50,7 +51,8 @@ impl PhotoKind {
         }
     }
 
-    fn context(self) -> &'static [u8] {
+    /// Authenticated context of this kind's ciphertext (also used by key rotation).
+    pub fn context(self) -> &'static [u8] {
         match self {
             PhotoKind::IdFront => b"student_files.id_front",
             PhotoKind::IdBack => b"student_files.id_back",
