@@ -37,6 +37,8 @@ pub struct Config {
     pub limits: BodyLimits,
     /// The SFU: bind address and node capacity.
     pub media: media::MediaConfig,
+    /// Class rooms: presence batching, resume window, flood limits.
+    pub rooms: signaling::room::RoomConfig,
 }
 
 /// Log line format.
@@ -111,6 +113,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: BodyLimits::default(),
             media: media::MediaConfig::default(),
+            rooms: signaling::room::RoomConfig::default(),
         }
     }
 }
