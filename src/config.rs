@@ -39,6 +39,8 @@ pub struct Config {
     pub media: media::MediaConfig,
     /// Monthly signed backups.
     pub backup: crate::integrity::schedule::BackupConfig,
+    /// Class rooms: presence batching, resume window, flood limits.
+    pub rooms: signaling::room::RoomConfig,
 }
 
 /// Log line format.
@@ -114,6 +116,7 @@ impl Default for Config {
             limits: BodyLimits::default(),
             media: media::MediaConfig::default(),
             backup: Default::default(),
+            rooms: signaling::room::RoomConfig::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! `media` and `face` crates together.
 
 pub mod auth;
+pub mod classroom;
 pub mod cli;
 pub mod config;
 pub mod crypto;

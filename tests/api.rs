@@ -846,7 +846,7 @@ async fn websocket_speaks_the_versioned_protocol_to_logged_in_users() {
         .unwrap();
     let reply = recv_json(&mut ws).await;
     assert_eq!(reply["type"], "error");
-    assert_eq!(reply["code"], "bad_message");
+    assert_eq!(reply["code"], "unknown_type");
     ws.send(Message::Text(r#"{"type":"ping","id":9}"#.into()))
         .await
         .unwrap();

@@ -206,6 +206,19 @@ async fn seeded(engine: Engine) -> (TestServer, World) {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{body}");
+    // Classroom interaction (teaching data written by the rooms).
+    sqlx::query(
+        "INSERT INTO interaction_events (class_id, session_id, at, actor_id, actor_role, kind, \
+         target_id, detail) VALUES ($1, $2, $3, $4, 'lecturer', 'chat', NULL, $5)",
+    )
+    .bind(id)
+    .bind(class["sessions"][0]["id"].as_i64().unwrap())
+    .bind(1_764_000_000_000i64)
+    .bind(w.lecturer_id)
+    .bind(r#"{"text":"大家好"}"#)
+    .execute(s.store().pool())
+    .await
+    .unwrap();
     // Regulator reads are audited too.
     assert_eq!(w.regulator.get("/api/classes").await.0, StatusCode::OK);
     let files = s.dir.path().join("files/recordings");

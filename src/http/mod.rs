@@ -52,6 +52,8 @@ pub struct AppState {
     pub address_throttle: Arc<LoginThrottle>,
     /// Metrics registry.
     pub metrics: Metrics,
+    /// Live class rooms (signaling).
+    pub rooms: Arc<crate::classroom::ClassRooms>,
 }
 
 impl AppState {
@@ -60,7 +62,14 @@ impl AppState {
         let a = &config.auth;
         let window = Duration::from_secs(a.failure_window_secs);
         let lockout = Duration::from_secs(a.lockout_secs);
+        let rooms = Arc::new(crate::classroom::ClassRooms::new(
+            store.clone(),
+            config.rooms,
+            &config.filing,
+            &metrics,
+        ));
         Self {
+            rooms,
             store,
             keys: Arc::new(keys),
             account_throttle: Arc::new(LoginThrottle::new(a.max_failures, window, lockout)),

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod classes;
 pub mod institutions;
+pub mod interactions;
 pub mod lecturers;
 pub mod sessions;
 pub mod students;

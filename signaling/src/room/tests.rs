@@ -1,0 +1,931 @@
+//! The room's rules with a fake clock: every test drives [`Room`] directly.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::*;
+
+const LECTURER: i64 = 1;
+const REGULATOR: i64 = 2;
+const A1: i64 = 11;
+const A2: i64 = 12;
+
+/// 45 students (100..145): groups of 23 (assistant 11) and 22 (assistant 12).
+fn room() -> Room {
+    room_with(RoomConfig::default())
+}
+
+fn room_with(cfg: RoomConfig) -> Room {
+    let member = |id: i64| Member {
+        user_id: id,
+        name: format!("u{id}"),
+    };
+    Room::new(
+        cfg,
+        Roster {
+            class_id: 7,
+            session_id: 70,
+            lecturer_id: LECTURER,
+            assistants: vec![member(A1), member(A2)],
+            students: (100..145).map(member).collect(),
+            limits: GroupLimits::default(),
+        },
+        0,
+    )
+}
+
+fn role_of(user: i64) -> Role {
+    match user {
+        LECTURER => Role::Lecturer,
+        REGULATOR => Role::Regulator,
+        A1 | A2 => Role::Assistant,
+        _ => Role::Student,
+    }
+}
+
+/// Collected outputs, per connection.
+#[derive(Default)]
+struct Seen {
+    msgs: HashMap<ConnId, Vec<Value>>,
+    closed: HashMap<ConnId, u16>,
+    events: Vec<RoomEvent>,
+    media: Vec<(MediaPeer, MediaSignal)>,
+}
+
+impl Seen {
+    fn take(&mut self, out: Vec<Output>) {
+        for o in out {
+            match o {
+                Output::Send { to, text } => {
+                    let v: Value = serde_json::from_str(&text).unwrap();
+                    for c in to {
+                        self.msgs.entry(c).or_default().push(v.clone());
+                    }
+                }
+                Output::Close { conn, code, .. } => {
+                    self.closed.insert(conn, code);
+                }
+                Output::Event(e) => self.events.push(e),
+                Output::Media { peer, signal } => self.media.push((peer, signal)),
+                Output::MediaLeft(_) => {}
+            }
+        }
+    }
+
+    fn of(&self, conn: ConnId, kind: &str) -> Vec<Value> {
+        self.msgs
+            .get(&conn)
+            .map(|m| m.iter().filter(|v| v["type"] == kind).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn last(&self, conn: ConnId, kind: &str) -> Value {
+        self.of(conn, kind).pop().unwrap_or(Value::Null)
+    }
+
+    fn clear(&mut self) {
+        self.msgs.clear();
+        self.events.clear();
+    }
+
+    fn event_kinds(&self) -> Vec<EventKind> {
+        self.events.iter().map(|e| e.kind).collect()
+    }
+}
+
+/// Connection id = user id (one connection each unless a test says otherwise).
+fn join(room: &mut Room, seen: &mut Seen, now: i64, user: i64) {
+    join_on(room, seen, now, user, user as ConnId, None);
+}
+
+fn join_on(
+    room: &mut Room,
+    seen: &mut Seen,
+    now: i64,
+    user: i64,
+    conn: ConnId,
+    token: Option<String>,
+) {
+    let out = room.handle(
+        now,
+        Input::Join {
+            conn,
+            who: Entrant {
+                user_id: user,
+                role: role_of(user),
+                name: format!("u{user}"),
+            },
+            resume_token: token,
+            new_token: format!("tok-{user}-{conn}"),
+        },
+    );
+    seen.take(out);
+}
+
+fn send(room: &mut Room, seen: &mut Seen, now: i64, user: i64, msg: ClientMessage) {
+    send_on(room, seen, now, user as ConnId, msg)
+}
+
+fn send_on(room: &mut Room, seen: &mut Seen, now: i64, conn: ConnId, msg: ClientMessage) {
+    let out = room.handle(now, Input::Message { conn, msg });
+    seen.take(out);
+}
+
+fn tick(room: &mut Room, seen: &mut Seen, now: i64) {
+    let out = room.tick(now);
+    seen.take(out);
+}
+
+fn error_code(seen: &Seen, conn: ConnId) -> String {
+    seen.last(conn, "error")["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn presence_is_batched_into_one_message_per_connection() {
+    let mut r = room();
+    let mut s = Seen::default();
+    join(&mut r, &mut s, 0, LECTURER);
+    for (i, u) in (100..140).enumerate() {
+        join(&mut r, &mut s, i as i64, u);
+    }
+    // Inside the window: nobody has a presence message yet.
+    assert!(s.of(LECTURER as ConnId, "presence").is_empty());
+    assert_eq!(r.next_deadline(), Some(50));
+    tick(&mut r, &mut s, 50);
+    let p = s.of(LECTURER as ConnId, "presence");
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0]["joined"].as_array().unwrap().len(), 41);
+    assert_eq!(p[0]["online"], 41);
+    // Every student got exactly: joined, participants, one presence (+ tracks: none).
+    for u in 100..140u64 {
+        let kinds: Vec<String> = s.msgs[&u]
+            .iter()
+            .map(|v| v["type"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(kinds, ["joined", "participants", "presence"], "student {u}");
+    }
+    // A later joiner gets the full list in `participants`.
+    join(&mut r, &mut s, 100, 140);
+    let list = s.last(140, "participants");
+    assert_eq!(list["participants"].as_array().unwrap().len(), 41);
+    assert_eq!(list["online"], 41);
+}
+
+#[test]
+fn without_batching_every_join_fans_out() {
+    let cfg = RoomConfig {
+        presence_batch_ms: 0,
+        ..RoomConfig::default()
+    };
+    let mut r = room_with(cfg);
+    let mut s = Seen::default();
+    join(&mut r, &mut s, 0, LECTURER);
+    for u in 100..120 {
+        join(&mut r, &mut s, 0, u);
+    }
+    assert_eq!(s.of(LECTURER as ConnId, "presence").len(), 21);
+}
+
+#[test]
+fn the_regulator_is_invisible_and_silent() {
+    let mut r = room();
+    let mut s = Seen::default();
+    join(&mut r, &mut s, 0, LECTURER);
+    join(&mut r, &mut s, 0, A1);
+    join(&mut r, &mut s, 0, 100);
+    tick(&mut r, &mut s, 50);
+    s.clear();
+    join(&mut r, &mut s, 60, REGULATOR);
+    tick(&mut r, &mut s, 200);
+    // Nobody hears of it; the count stays 3.
+    for c in [LECTURER, A1, 100] {
+        assert!(
+            !s.msgs.contains_key(&(c as ConnId)),
+            "{c} heard of the regulator"
+        );
+    }
+    assert_eq!(r.online(), 3);
+    let list = s.last(REGULATOR as ConnId, "participants");
+    let ids: Vec<i64> = list["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["user_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![LECTURER, A1, 100]);
+    assert_eq!(list["online"], 3);
+    assert_eq!(s.event_kinds(), vec![EventKind::RegulatorEntered]);
+    // The regulator hears the room …
+    send(&mut r, &mut s, 300, 100, ClientMessage::RaiseHand);
+    send(
+        &mut r,
+        &mut s,
+        300,
+        100,
+        ClientMessage::Chat {
+            text: "老师好".into(),
+        },
+    );
+    send(
+        &mut r,
+        &mut s,
+        300,
+        LECTURER,
+        ClientMessage::GrantSpeaking { user_id: 100 },
+    );
+    assert_eq!(s.last(REGULATOR as ConnId, "chat")["text"], "老师好");
+    assert_eq!(
+        s.last(REGULATOR as ConnId, "hands")["queue"],
+        serde_json::json!([])
+    );
+    assert_eq!(s.last(REGULATOR as ConnId, "speaking")["granted"], true);
+    // … but may say and publish nothing.
+    s.clear();
+    for msg in [
+        ClientMessage::Chat { text: "hi".into() },
+        ClientMessage::Ask { text: "?".into() },
+        ClientMessage::RaiseHand,
+        ClientMessage::Publish {
+            track: TrackKind::Camera,
+        },
+        ClientMessage::Publish {
+            track: TrackKind::Microphone,
+        },
+        ClientMessage::MediaOffer {
+            direction: MediaDirection::Publish,
+            sdp: "v=0".into(),
+        },
+        ClientMessage::PrivateChat {
+            to: 100,
+            text: "hi".into(),
+        },
+        ClientMessage::Mute { user_id: 100 },
+    ] {
+        send(&mut r, &mut s, 400, REGULATOR, msg.clone());
+        let e = s.last(REGULATOR as ConnId, "error");
+        assert_eq!(e["code"], "forbidden", "{msg:?}");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("regulators are silent"),
+            "{e}"
+        );
+        assert_eq!(e["fatal"], false);
+    }
+    for c in [LECTURER, A1, 100] {
+        assert!(
+            !s.msgs.contains_key(&(c as ConnId)),
+            "{c} received something from the regulator"
+        );
+    }
+    assert!(s.media.is_empty());
+    // Receiving media is allowed.
+    send(
+        &mut r,
+        &mut s,
+        400,
+        REGULATOR,
+        ClientMessage::MediaOffer {
+            direction: MediaDirection::Subscribe,
+            sdp: "v=0".into(),
+        },
+    );
+    assert_eq!(s.media.len(), 1);
+    // Targeting the regulator finds nobody.
+    send(
+        &mut r,
+        &mut s,
+        400,
+        LECTURER,
+        ClientMessage::Remove { user_id: REGULATOR },
+    );
+    assert_eq!(error_code(&s, LECTURER as ConnId), "not_found");
+    // Leaving is audited and unseen.
+    s.clear();
+    send(&mut r, &mut s, 500, REGULATOR, ClientMessage::Leave);
+    tick(&mut r, &mut s, 1000);
+    assert_eq!(s.event_kinds(), vec![EventKind::RegulatorLeft]);
+    assert!(s.events.iter().all(|e| e.kind.is_audit()));
+    assert!(s.msgs.keys().all(|c| *c == REGULATOR as ConnId));
+}
+
+#[test]
+fn the_regulator_may_watch_any_student_camera() {
+    let mut r = room();
+    let mut s = Seen::default();
+    join(&mut r, &mut s, 0, REGULATOR);
+    join(&mut r, &mut s, 0, 130); // group of assistant 12
+    send(
+        &mut r,
+        &mut s,
+        1,
+        130,
+        ClientMessage::Publish {
+            track: TrackKind::Camera,
+        },
+    );
+    assert!(s.of(REGULATOR as ConnId, "track").is_empty());
+    send(
+        &mut r,
+        &mut s,
+        2,
+        REGULATOR,
+        ClientMessage::Watch { user_id: 130 },
+    );
+    let t = s.last(REGULATOR as ConnId, "track");
+    assert_eq!(
+        (t["user_id"].as_i64(), t["published"].as_bool()),
+        (Some(130), Some(true))
+    );
+    assert!(s.event_kinds().contains(&EventKind::RegulatorWatched));
+}
+
+#[test]
+fn a_student_never_receives_another_students_camera() {
+    let mut r = room();
+    let mut s = Seen::default();
+    for u in [LECTURER, A1, A2, 100, 101, 130] {
+        join(&mut r, &mut s, 0, u);
+    }
+    tick(&mut r, &mut s, 50);
+    s.clear();
+    send(
+        &mut r,
+        &mut s,
+        60,
+        100,
+        ClientMessage::Publish {
+            track: TrackKind::Camera,
+        },
+    );
+    // Lecturer and 100's own assistant (11) get the track; nobody else.
+    assert_eq!(s.of(LECTURER as ConnId, "track").len(), 1);
+    assert_eq!(s.of(A1 as ConnId, "track").len(), 1);
+    for c in [A2, 101, 130] {
+        assert!(s.of(c as ConnId, "track").is_empty(), "{c}");
+    }
+    send(
+        &mut r,
+        &mut s,
+        61,
+        101,
+        ClientMessage::Watch { user_id: 100 },
+    );
+    assert_eq!(error_code(&s, 101), "forbidden");
+    send(
+        &mut r,
+        &mut s,
+        62,
+        A2,
+        ClientMessage::Watch { user_id: 100 },
+    );
+    assert_eq!(error_code(&s, A2 as ConnId), "forbidden");
+    // A student's microphone needs the floor.
+    send(
+        &mut r,
+        &mut s,
+        63,
+        100,
+        ClientMessage::Publish {
+            track: TrackKind::Microphone,
+        },
+    );
+    assert_eq!(error_code(&s, 100), "forbidden");
+    // Given the floor, camera and microphone go to the whole room.
+    send(
+        &mut r,
+        &mut s,
+        64,
+        LECTURER,
+        ClientMessage::GrantSpeaking { user_id: 100 },
+    );
+    assert_eq!(s.last(101, "track")["user_id"], 100);
+    send(
+        &mut r,
+        &mut s,
+        65,
+        100,
+        ClientMessage::Publish {
+            track: TrackKind::Microphone,
+        },
+    );
+    assert_eq!(s.last(130, "track")["track"], "microphone");
+    // Floor taken back: the classmates lose both, the lecturer keeps the camera.
+    s.clear();
+    send(
+        &mut r,
+        &mut s,
+        66,
+        LECTURER,
+        ClientMessage::RevokeSpeaking { user_id: 100 },
+    );
+    let lost: Vec<Value> = s.of(101, "track");
+    assert_eq!(lost.len(), 2);
+    assert!(lost.iter().all(|t| t["published"] == false));
+    assert!(s
+        .of(LECTURER as ConnId, "track")
+        .iter()
+        .all(|t| t["track"] == "microphone"));
+}
+
+#[test]
+fn private_chat_and_calls_reach_only_the_two_sides() {
+    let mut r = room();
+    let mut s = Seen::default();
+    for u in [LECTURER, REGULATOR, A1, A2, 100, 101, 130] {
+        join(&mut r, &mut s, 0, u);
+    }
+    tick(&mut r, &mut s, 50);
+    s.clear();
+    send(
+        &mut r,
+        &mut s,
+        60,
+        A1,
+        ClientMessage::PrivateChat {
+            to: 100,
+            text: "需要帮忙吗".into(),
+        },
+    );
+    send(
+        &mut r,
+        &mut s,
+        61,
+        100,
+        ClientMessage::PrivateChat {
+            to: A1,
+            text: "谢谢".into(),
+        },
+    );
+    assert_eq!(s.of(100, "private_chat").len(), 2);
+    assert_eq!(s.of(A1 as ConnId, "private_chat").len(), 2);
+    for c in [LECTURER, REGULATOR, A2, 101, 130] {
+        assert!(s.of(c as ConnId, "private_chat").is_empty(), "{c}");
+    }
+    // Across groups: refused.
+    send(
+        &mut r,
+        &mut s,
+        62,
+        A1,
+        ClientMessage::PrivateChat {
+            to: 130,
+            text: "hi".into(),
+        },
+    );
+    assert_eq!(error_code(&s, A1 as ConnId), "forbidden");
+    send(
+        &mut r,
+        &mut s,
+        63,
+        101,
+        ClientMessage::PrivateChat {
+            to: 100,
+            text: "hi".into(),
+        },
+    );
+    assert_eq!(error_code(&s, 101), "forbidden");
+    // A call: invite, accept, the student's microphone reaches the assistant only.
+    s.clear();
+    send(
+        &mut r,
+        &mut s,
+        70,
+        A1,
+        ClientMessage::PrivateCall {
+            to: 100,
+            action: CallAction::Invite,
+        },
+    );
+    send(
+        &mut r,
+        &mut s,
+        71,
+        100,
+        ClientMessage::PrivateCall {
+            to: A1,
+            action: CallAction::Accept,
+        },
+    );
+    send(
+        &mut r,
+        &mut s,
+        72,
+        100,
+        ClientMessage::Publish {
+            track: TrackKind::Microphone,
+        },
+    );
+    send(
+        &mut r,
+        &mut s,
+        73,
+        A1,
+        ClientMessage::Publish {
+            track: TrackKind::Camera,
+        },
+    );
+    assert_eq!(s.last(A1 as ConnId, "track")["track"], "microphone");
+    assert_eq!(s.last(100, "track")["user_id"], A1);
+    for c in [LECTURER, REGULATOR, A2, 101, 130] {
+        assert!(s.of(c as ConnId, "private_call").is_empty(), "{c}");
+        assert!(s.of(c as ConnId, "track").is_empty(), "{c}");
+    }
+    send(
+        &mut r,
+        &mut s,
+        74,
+        A1,
+        ClientMessage::PrivateCall {
+            to: 100,
+            action: CallAction::End,
+        },
+    );
+    assert_eq!(s.last(A1 as ConnId, "track")["published"], false);
+    assert!(s.event_kinds().contains(&EventKind::PrivateCall));
+}
+
+#[test]
+fn hands_questions_mute_and_remove() {
+    let mut r = room();
+    let mut s = Seen::default();
+    for u in [LECTURER, A1, 100, 101] {
+        join(&mut r, &mut s, 0, u);
+    }
+    send(&mut r, &mut s, 1, 100, ClientMessage::RaiseHand);
+    send(&mut r, &mut s, 2, 101, ClientMessage::RaiseHand);
+    send(&mut r, &mut s, 3, 100, ClientMessage::RaiseHand);
+    assert_eq!(
+        s.last(LECTURER as ConnId, "hands")["queue"],
+        serde_json::json!([100, 101])
+    );
+    send(
+        &mut r,
+        &mut s,
+        4,
+        100,
+        ClientMessage::GrantSpeaking { user_id: 101 },
+    );
+    assert_eq!(error_code(&s, 100), "forbidden");
+    send(
+        &mut r,
+        &mut s,
+        5,
+        LECTURER,
+        ClientMessage::GrantSpeaking { user_id: 101 },
+    );
+    assert_eq!(s.last(100, "hands")["queue"], serde_json::json!([100]));
+    send(
+        &mut r,
+        &mut s,
+        6,
+        100,
+        ClientMessage::Ask {
+            text: "什么是SYB?".into(),
+        },
+    );
+    let q = s.last(LECTURER as ConnId, "question");
+    let qid = q["id"].as_u64().unwrap();
+    send(
+        &mut r,
+        &mut s,
+        7,
+        101,
+        ClientMessage::MarkAnswered { question_id: qid },
+    );
+    assert_eq!(error_code(&s, 101), "forbidden");
+    send(
+        &mut r,
+        &mut s,
+        8,
+        A1,
+        ClientMessage::MarkAnswered { question_id: qid },
+    );
+    assert_eq!(s.last(100, "question_answered")["id"], qid);
+    send(
+        &mut r,
+        &mut s,
+        9,
+        LECTURER,
+        ClientMessage::MarkAnswered { question_id: qid },
+    );
+    assert_eq!(error_code(&s, LECTURER as ConnId), "already_answered");
+    send(
+        &mut r,
+        &mut s,
+        10,
+        101,
+        ClientMessage::Publish {
+            track: TrackKind::Microphone,
+        },
+    );
+    send(
+        &mut r,
+        &mut s,
+        11,
+        LECTURER,
+        ClientMessage::Mute { user_id: 101 },
+    );
+    assert_eq!(s.last(100, "muted")["muted"], true);
+    send(
+        &mut r,
+        &mut s,
+        12,
+        101,
+        ClientMessage::Publish {
+            track: TrackKind::Microphone,
+        },
+    );
+    assert_eq!(error_code(&s, 101), "muted");
+    send(
+        &mut r,
+        &mut s,
+        13,
+        LECTURER,
+        ClientMessage::Remove { user_id: 101 },
+    );
+    assert_eq!(s.closed.get(&101), Some(&close::REMOVED));
+    assert_eq!(s.last(101, "error")["code"], "removed");
+    assert_eq!(s.last(100, "removed")["user_id"], 101);
+    // Cannot come back this session.
+    join_on(&mut r, &mut s, 20, 101, 9101, None);
+    assert_eq!(s.last(9101, "error")["code"], "removed");
+    tick(&mut r, &mut s, 100);
+    assert_eq!(r.online(), 3);
+    use EventKind::*;
+    let kinds = s.event_kinds();
+    for k in [
+        HandRaised,
+        SpeakingGranted,
+        Question,
+        QuestionAnswered,
+        Muted,
+        Removed,
+        Left,
+    ] {
+        assert!(kinds.contains(&k), "{k:?} not emitted");
+    }
+}
+
+#[test]
+fn resuming_within_the_window_keeps_the_place_without_a_duplicate() {
+    let mut r = room();
+    let mut s = Seen::default();
+    join(&mut r, &mut s, 0, LECTURER);
+    join(&mut r, &mut s, 0, 100);
+    send(&mut r, &mut s, 1, 100, ClientMessage::RaiseHand);
+    tick(&mut r, &mut s, 50);
+    let token = s.last(100, "joined")["resume_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let assistant = r.groups().home_of(100);
+    s.clear();
+    s.take(r.handle(1000, Input::Disconnected { conn: 100 }));
+    join_on(&mut r, &mut s, 20_000, 100, 5000, Some(token.clone()));
+    tick(&mut r, &mut s, 30_000);
+    let j = s.last(5000, "joined");
+    assert_eq!(j["resumed"], true);
+    assert_eq!(j["hands"], serde_json::json!([100]));
+    assert!(
+        s.of(LECTURER as ConnId, "presence").is_empty(),
+        "no leave, no second join"
+    );
+    assert_eq!(r.online(), 2);
+    assert_eq!(r.groups().home_of(100), assistant);
+    // The old connection's late close changes nothing.
+    s.take(r.handle(30_001, Input::Disconnected { conn: 100 }));
+    tick(&mut r, &mut s, 70_000);
+    assert_eq!(r.online(), 2);
+}
+
+#[test]
+fn after_the_window_the_place_is_released() {
+    let mut r = room();
+    let mut s = Seen::default();
+    join(&mut r, &mut s, 0, LECTURER);
+    join(&mut r, &mut s, 0, 100);
+    send(&mut r, &mut s, 1, 100, ClientMessage::RaiseHand);
+    tick(&mut r, &mut s, 50);
+    let token = s.last(100, "joined")["resume_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.clear();
+    s.take(r.handle(1000, Input::Disconnected { conn: 100 }));
+    tick(&mut r, &mut s, 1050); // the assistant hears the student went offline
+    assert_eq!(r.next_deadline(), Some(31_000));
+    tick(&mut r, &mut s, 31_000);
+    tick(&mut r, &mut s, 31_050);
+    assert_eq!(
+        s.last(LECTURER as ConnId, "presence")["left"],
+        serde_json::json!([100])
+    );
+    assert_eq!(
+        s.last(LECTURER as ConnId, "hands")["queue"],
+        serde_json::json!([])
+    );
+    join_on(&mut r, &mut s, 40_000, 100, 6000, Some(token));
+    assert_eq!(error_code(&s, 6000), "resume_expired");
+    join_on(&mut r, &mut s, 40_001, 100, 6000, None);
+    assert_eq!(s.last(6000, "joined")["resumed"], false);
+}
+
+#[test]
+fn a_second_connection_replaces_the_first() {
+    let mut r = room();
+    let mut s = Seen::default();
+    join(&mut r, &mut s, 0, LECTURER);
+    join(&mut r, &mut s, 0, 100);
+    tick(&mut r, &mut s, 50);
+    s.clear();
+    join_on(&mut r, &mut s, 60, 100, 7000, None);
+    assert_eq!(s.last(100, "error")["code"], "replaced");
+    assert_eq!(s.closed.get(&100), Some(&close::REPLACED));
+    assert_eq!(s.last(7000, "joined")["resumed"], true);
+    tick(&mut r, &mut s, 200);
+    assert!(s.of(LECTURER as ConnId, "presence").is_empty());
+    // The old socket's messages are no longer the participant's.
+    send_on(
+        &mut r,
+        &mut s,
+        201,
+        100,
+        ClientMessage::Chat { text: "x".into() },
+    );
+    assert_eq!(error_code(&s, 100), "not_joined");
+}
+
+#[test]
+fn an_assistants_students_spread_and_return() {
+    let mut r = room();
+    let mut s = Seen::default();
+    join(&mut r, &mut s, 0, A1);
+    join(&mut r, &mut s, 0, A2);
+    for u in 100..145 {
+        join(&mut r, &mut s, 0, u);
+    }
+    send(
+        &mut r,
+        &mut s,
+        1,
+        100,
+        ClientMessage::Publish {
+            track: TrackKind::Camera,
+        },
+    );
+    tick(&mut r, &mut s, 50);
+    let g = s.last(A1 as ConnId, "group");
+    assert_eq!(g["students"].as_array().unwrap().len(), 23);
+    s.clear();
+    s.take(r.handle(100, Input::Disconnected { conn: A1 as ConnId }));
+    tick(&mut r, &mut s, 150);
+    assert_eq!(r.groups().assistant_of(100), Some(A2));
+    assert_eq!(s.last(100, "assistant")["assistant_id"], A2);
+    assert_eq!(
+        s.last(A2 as ConnId, "group")["students"]
+            .as_array()
+            .unwrap()
+            .len(),
+        45
+    );
+    // The camera of a moved student follows it.
+    assert_eq!(s.last(A2 as ConnId, "track")["user_id"], 100);
+    let token = format!("tok-{A1}-{A1}");
+    s.clear();
+    join_on(&mut r, &mut s, 200, A1, 8000, Some(token));
+    tick(&mut r, &mut s, 250);
+    assert_eq!(r.groups().assistant_of(100), Some(A1));
+    assert_eq!(s.last(100, "assistant")["assistant_id"], A1);
+    assert_eq!(s.last(A2 as ConnId, "track")["published"], false);
+}
+
+#[test]
+fn chat_flooding_is_refused_then_disconnected() {
+    let mut r = room();
+    let mut s = Seen::default();
+    join(&mut r, &mut s, 0, LECTURER);
+    join(&mut r, &mut s, 0, 100);
+    for i in 0..5 {
+        send(
+            &mut r,
+            &mut s,
+            10 + i,
+            100,
+            ClientMessage::Chat {
+                text: format!("m{i}"),
+            },
+        );
+    }
+    assert_eq!(s.of(LECTURER as ConnId, "chat").len(), 5);
+    send(
+        &mut r,
+        &mut s,
+        20,
+        100,
+        ClientMessage::Chat {
+            text: "spam".into(),
+        },
+    );
+    assert_eq!(error_code(&s, 100), "rate_limited");
+    for i in 0..9 {
+        send(
+            &mut r,
+            &mut s,
+            21 + i,
+            100,
+            ClientMessage::Chat {
+                text: "spam".into(),
+            },
+        );
+    }
+    assert_eq!(s.closed.get(&100), Some(&close::FLOODING));
+    assert_eq!(s.last(100, "error")["code"], "flooding");
+    assert_eq!(s.of(LECTURER as ConnId, "chat").len(), 5);
+    // Over-long and empty text.
+    send(
+        &mut r,
+        &mut s,
+        5000,
+        LECTURER,
+        ClientMessage::Chat {
+            text: "字".repeat(501),
+        },
+    );
+    assert_eq!(error_code(&s, LECTURER as ConnId), "bad_text");
+    send(
+        &mut r,
+        &mut s,
+        5001,
+        LECTURER,
+        ClientMessage::Chat { text: "  ".into() },
+    );
+    assert_eq!(error_code(&s, LECTURER as ConnId), "bad_text");
+}
+
+#[test]
+fn media_replies_reach_the_current_connection() {
+    let mut r = room();
+    let mut s = Seen::default();
+    join(&mut r, &mut s, 0, 100);
+    send(
+        &mut r,
+        &mut s,
+        1,
+        100,
+        ClientMessage::MediaOffer {
+            direction: MediaDirection::Publish,
+            sdp: "v=0 offer".into(),
+        },
+    );
+    let (peer, signal) = s.media.pop().unwrap();
+    assert_eq!(
+        (peer.user_id, peer.role, peer.class_id),
+        (100, Role::Student, 7)
+    );
+    assert_eq!(
+        signal,
+        MediaSignal::Offer {
+            direction: MediaDirection::Publish,
+            sdp: "v=0 offer".into()
+        }
+    );
+    s.take(r.handle(
+        2,
+        Input::MediaReply {
+            user_id: 100,
+            msg: ServerMessage::MediaAnswer {
+                sdp: "v=0 answer".into(),
+            },
+        },
+    ));
+    assert_eq!(s.last(100, "media_answer")["sdp"], "v=0 answer");
+}
+
+#[test]
+fn interaction_events_carry_class_session_and_text() {
+    let mut r = room();
+    let mut s = Seen::default();
+    join(&mut r, &mut s, 0, 100);
+    send(
+        &mut r,
+        &mut s,
+        5,
+        100,
+        ClientMessage::Chat {
+            text: "你好".into(),
+        },
+    );
+    let e = s.events.iter().find(|e| e.kind == EventKind::Chat).unwrap();
+    assert_eq!(
+        (e.class_id, e.session_id, e.at, e.actor_id),
+        (7, 70, 5, 100)
+    );
+    assert_eq!(e.detail["text"], "你好");
+    assert!(!e.kind.is_audit());
+}
