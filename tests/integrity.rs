@@ -255,6 +255,8 @@ async fn all_rows(store: &Store) -> Vec<(String, Vec<String>)> {
 /// working (ids continue, the audit chain verifies and extends).
 async fn round_trip_into_both_engines(engine: Engine) {
     let (s, _w) = seeded(engine).await;
+    // More rows than one restore batch (100), and not a multiple of it.
+    append(s.store(), 237, "bulk").await;
     let expected = all_rows(s.store()).await;
     assert!(
         expected.len() >= 14,
@@ -408,7 +410,9 @@ async fn every_kind_of_tampering_with_a_backup_is_named() {
     );
     let d = fresh("sig");
     // One hex digit of the signature changed (still a well-formed signature).
-    let mut sig = std::fs::read_to_string(d.join("manifest.sig")).unwrap().into_bytes();
+    let mut sig = std::fs::read_to_string(d.join("manifest.sig"))
+        .unwrap()
+        .into_bytes();
     sig[5] = if sig[5] == b'0' { b'1' } else { b'0' };
     std::fs::write(d.join("manifest.sig"), sig).unwrap();
     let e = verify_err(&d, &keys, KeyChoice::Known);
