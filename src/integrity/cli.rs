@@ -224,7 +224,11 @@ pub async fn key(config: Config, cmd: KeyCommand) -> anyhow::Result<()> {
 }
 
 /// Starts the monthly backup scheduler (called by `ketang serve`).
-pub fn spawn_scheduler(store: crate::store::Store, config: Config) -> anyhow::Result<()> {
+pub fn spawn_scheduler(
+    store: crate::store::Store,
+    config: Config,
+    metrics: &crate::metrics::Metrics,
+) -> anyhow::Result<()> {
     if !config.backup.enabled {
         tracing::info!("monthly backups are disabled");
         return Ok(());
@@ -236,6 +240,7 @@ pub fn spawn_scheduler(store: crate::store::Store, config: Config) -> anyhow::Re
         dir = %schedule::backup_root(&config).display(),
         "monthly backups scheduled"
     );
-    tokio::spawn(schedule::run(store, config, signing));
+    let m = schedule::BackupMetrics::register(metrics.registry());
+    tokio::spawn(schedule::run(store, config, signing, m));
     Ok(())
 }
