@@ -945,10 +945,24 @@ async fn cli_backup_verify_restore_and_audit_verify() {
         "{err}"
     );
     assert!(!tmp.path().join("restored.db").exists());
+    // A second backup anchors the log (its head includes the first backup's entry #1).
+    let out2 = tmp.path().join("bk2");
+    let (code, _, err) = run(ketang_cmd(&data)
+        .args(["backup", "create", "--out"])
+        .arg(&out2));
+    assert_eq!(code, 0, "{err}");
     // Audit verify: clean, then after an edit it names the entry and fails.
     let (code, stdout, err) = run(ketang_cmd(&data).args(["audit", "verify"]));
     assert_eq!(code, 0, "{err}");
-    assert!(stdout.contains("audit log intact: 1 entries"), "{stdout}");
+    assert!(stdout.contains("audit log intact: 2 entries"), "{stdout}");
+    let (code, stdout, err) = run(ketang_cmd(&data)
+        .args(["audit", "verify", "--backups"])
+        .arg(&out2));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("1 signed backup anchor(s) match"),
+        "{stdout}"
+    );
     let store = Store::connect(&format!("sqlite://{}/ketang.db", data.display()))
         .await
         .unwrap();
