@@ -117,7 +117,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.listen = l;
             }
             let state = server::app_state(config).await?;
-            crate::integrity::cli::spawn_scheduler(state.store.clone(), (*state.config).clone())?;
+            crate::integrity::cli::spawn_scheduler(
+                state.store.clone(),
+                (*state.config).clone(),
+                &state.metrics,
+            )?;
             let bound = server::Bound::bind(state).await?;
             tracing::info!(addr = %bound.local_addr(), "listening");
             println!("Ketang is serving on {}", bound.url());

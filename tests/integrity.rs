@@ -268,6 +268,8 @@ async fn all_rows(store: &Store) -> Vec<(String, Vec<String>)> {
 /// working (ids continue, the audit chain verifies and extends).
 async fn round_trip_into_both_engines(engine: Engine) {
     let (s, _w) = seeded(engine).await;
+    // More rows than one restore batch (100), and not a multiple of it.
+    append(s.store(), 237, "bulk").await;
     let expected = all_rows(s.store()).await;
     assert!(
         expected.len() >= 14,
@@ -956,10 +958,24 @@ async fn cli_backup_verify_restore_and_audit_verify() {
         "{err}"
     );
     assert!(!tmp.path().join("restored.db").exists());
+    // A second backup anchors the log (its head includes the first backup's entry #1).
+    let out2 = tmp.path().join("bk2");
+    let (code, _, err) = run(ketang_cmd(&data)
+        .args(["backup", "create", "--out"])
+        .arg(&out2));
+    assert_eq!(code, 0, "{err}");
     // Audit verify: clean, then after an edit it names the entry and fails.
     let (code, stdout, err) = run(ketang_cmd(&data).args(["audit", "verify"]));
     assert_eq!(code, 0, "{err}");
-    assert!(stdout.contains("audit log intact: 1 entries"), "{stdout}");
+    assert!(stdout.contains("audit log intact: 2 entries"), "{stdout}");
+    let (code, stdout, err) = run(ketang_cmd(&data)
+        .args(["audit", "verify", "--backups"])
+        .arg(&out2));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("1 signed backup anchor(s) match"),
+        "{stdout}"
+    );
     let store = Store::connect(&format!("sqlite://{}/ketang.db", data.display()))
         .await
         .unwrap();
@@ -1108,3 +1124,66 @@ async fn regulator_reads_and_backup_downloads(engine: Engine) {
     s.stop().await;
 }
 on_both_engines!(regulator_reads_and_backup_downloads);
+
+/// Entries written before migration 0004 are chained once, by whichever comes first (start-up
+/// or the first append); a plain row slipped in afterwards is never adopted.
+async fn pre_chain_entries_are_adopted_once(engine: Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(engine, dir.path()).await;
+    let store = Store::connect(&url).await.unwrap();
+    // The database as the foundation release left it: only migration 0001.
+    let sub = if engine == Engine::Sqlite {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let only_first = dir.path().join("m");
+    std::fs::create_dir_all(&only_first).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(sub);
+    std::fs::copy(
+        src.join("0001_foundation.sql"),
+        only_first.join("0001_foundation.sql"),
+    )
+    .unwrap();
+    sqlx::migrate::Migrator::new(only_first.as_path())
+        .await
+        .unwrap()
+        .run(store.pool())
+        .await
+        .unwrap();
+    for i in 0..4 {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor_role, action, target_kind, target_id, detail) \
+             VALUES ($1, 'admin', 'class.create', 'class', $2, '{}')",
+        )
+        .bind(1_700_000_000_000i64 + i)
+        .bind(i.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    store.migrate().await.unwrap();
+    // No start-up sealing: the first append adopts the old entries before itself.
+    append(&store, 2, "new").await;
+    assert_eq!(verify_log(&store).await, Ok(6));
+    let first: (i64, String) = sqlx::query_as("SELECT seq, action FROM audit_log WHERE id = 1")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(first, (1, "class.create".to_string()));
+    // Start-up sealing again is a no-op.
+    let mut c = store.conn().await.unwrap();
+    assert_eq!(audit::seal_unchained(&mut c).await.unwrap(), 0);
+    drop(c);
+    // A plain row inserted now stays unchained and is reported, also after a "restart".
+    exec(&store, "INSERT INTO audit_log (at, action, target_kind, detail) VALUES (1, 'forged', 'class', '{}')").await;
+    let mut c = store.conn().await.unwrap();
+    audit::seal_unchained(&mut c).await.unwrap();
+    drop(c);
+    let e = verify_log(&store).await.unwrap_err();
+    assert!(e.contains("is not chained"), "{e}");
+    store.pool().close().await;
+}
+on_both_engines!(pre_chain_entries_are_adopted_once);

@@ -2,11 +2,14 @@
 -- The audit log becomes a hash chain: `seq` is the entry's place in the chain (1, 2, …
 -- with no gaps), `prev_hash` the previous entry's `hash`, `hash` = SHA-256 over prev_hash
 -- and the entry's content (see src/integrity/chain.rs). Rows written before this
--- migration are chained at start-up, in id order.
+-- migration are chained once, in id order, when the chain's head is created.
 ALTER TABLE audit_log ADD COLUMN seq BIGINT;
 ALTER TABLE audit_log ADD COLUMN prev_hash TEXT;
 ALTER TABLE audit_log ADD COLUMN hash TEXT;
 CREATE UNIQUE INDEX audit_log_seq ON audit_log (seq);
+-- Entries from before the chain: chained once, by the first append (see ensure_head).
+-- Rows that appear later without chain fields are never adopted and fail verification.
+UPDATE audit_log SET prev_hash = 'legacy';
 
 -- The chain's head: one row (id = 1), created by the first append. Every append updates
 -- it first, which serialises writers on both engines (SQLite's write lock, PostgreSQL's

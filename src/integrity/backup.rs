@@ -111,6 +111,11 @@ pub enum BackupError {
         /// Missing table or column.
         what: String,
     },
+    /// The label cannot name a backup.
+    #[error(
+        "backup label {0:?} must be 1–64 letters, digits, '.', '_' or '-', not starting with '.'"
+    )]
+    BadLabel(String),
     /// The label is used by an earlier backup.
     #[error("a backup labelled {0:?} exists already")]
     LabelTaken(String),
@@ -150,6 +155,15 @@ pub struct Created {
     pub rows: u64,
     /// Seconds taken.
     pub seconds: f64,
+}
+
+/// Whether `label` can name a backup (it becomes a folder name and a URL segment).
+pub fn valid_label(label: &str) -> bool {
+    (1..=64).contains(&label.len())
+        && !label.starts_with('.')
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
@@ -207,6 +221,9 @@ pub async fn create(
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| BackupError::Chain(format!("{} has no folder name", out.display())))?,
     };
+    if !valid_label(&label) {
+        return Err(BackupError::BadLabel(label));
+    }
     let mut writer = BundleWriter::create(out)?;
     let mut tx = store.begin().await?;
     if store.kind() == DbKind::Postgres {
@@ -556,4 +573,19 @@ pub async fn latest_label(conn: &mut Conn) -> Result<Option<String>, BackupError
             .fetch_optional(&mut *conn)
             .await?,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        for ok in ["2026-11", "bk", "pre_upgrade.1"] {
+            assert!(valid_label(ok), "{ok}");
+        }
+        for bad in ["", ".hidden", "a/b", "..", "月", &"x".repeat(65)] {
+            assert!(!valid_label(bad), "{bad}");
+        }
+    }
 }

@@ -16,7 +16,15 @@ use crate::server;
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Check the hash chain of the audit log; names the first bad entry and exits non-zero.
-    Verify,
+    Verify {
+        /// Also check the log against the audit head signed into these backups (a backup
+        /// folder or a folder of them): catches a log rewritten with recomputed hashes.
+        #[arg(long)]
+        backups: Option<PathBuf>,
+        /// Public key for the backups (default: the server's published keys).
+        #[arg(long)]
+        pubkey: Option<PathBuf>,
+    },
 }
 
 /// `ketang backup`.
@@ -106,11 +114,33 @@ fn verification_keys(
 /// Runs `ketang audit …`.
 pub async fn audit(config: Config, cmd: AuditCommand) -> anyhow::Result<()> {
     match cmd {
-        AuditCommand::Verify => {
+        AuditCommand::Verify { backups, pubkey } => {
+            let mut anchors = Vec::new();
+            if let Some(dir) = &backups {
+                let (keys, choice) = verification_keys(&config, pubkey.as_deref())?;
+                let report = backup::verify_path(dir, &keys, choice)
+                    .with_context(|| format!("{} failed verification", dir.display()))?;
+                let single =
+                    report.checked.len() == 1 && dir.join(super::bundle::MANIFEST).is_file();
+                for (label, _, _) in &report.checked {
+                    let d = if single { dir.clone() } else { dir.join(label) };
+                    let (_, info) = backup::describe(&d)?;
+                    if let Some(h) = info.audit_head {
+                        anchors.push((label.clone(), h.seq, h.hash));
+                    }
+                }
+            }
             let store = server::open_store(&config).await?;
             let mut conn = store.conn().await?;
-            let n = audit_verify::verify(&mut conn).await?;
-            println!("audit log intact: {n} entries, chain and head agree");
+            let n = audit_verify::verify_with_anchors(&mut conn, &anchors).await?;
+            println!(
+                "audit log intact: {n} entries, chain and head agree{}",
+                if anchors.is_empty() {
+                    String::new()
+                } else {
+                    format!(", and {} signed backup anchor(s) match", anchors.len())
+                }
+            );
             Ok(())
         }
     }
@@ -224,7 +254,11 @@ pub async fn key(config: Config, cmd: KeyCommand) -> anyhow::Result<()> {
 }
 
 /// Starts the monthly backup scheduler (called by `ketang serve`).
-pub fn spawn_scheduler(store: crate::store::Store, config: Config) -> anyhow::Result<()> {
+pub fn spawn_scheduler(
+    store: crate::store::Store,
+    config: Config,
+    metrics: &crate::metrics::Metrics,
+) -> anyhow::Result<()> {
     if !config.backup.enabled {
         tracing::info!("monthly backups are disabled");
         return Ok(());
@@ -236,6 +270,7 @@ pub fn spawn_scheduler(store: crate::store::Store, config: Config) -> anyhow::Re
         dir = %schedule::backup_root(&config).display(),
         "monthly backups scheduled"
     );
-    tokio::spawn(schedule::run(store, config, signing));
+    let m = schedule::BackupMetrics::register(metrics.registry());
+    tokio::spawn(schedule::run(store, config, signing, m));
     Ok(())
 }

@@ -81,8 +81,57 @@ pub fn due(
     (reached && !have(&label)).then_some(label)
 }
 
+/// Prometheus metrics of the scheduled backups.
+#[derive(Clone)]
+pub struct BackupMetrics {
+    /// Backups by outcome (`ok`, `error`).
+    pub runs: prometheus::IntCounterVec,
+    /// Seconds the last successful backup took.
+    pub seconds: prometheus::Gauge,
+    /// Bytes of the last successful backup.
+    pub bytes: prometheus::IntGauge,
+    /// Unix time of the last successful backup.
+    pub last_success: prometheus::IntGauge,
+}
+
+impl BackupMetrics {
+    /// Creates the metrics and registers them on `registry`.
+    pub fn register(registry: &prometheus::Registry) -> Self {
+        let m = Self {
+            runs: prometheus::IntCounterVec::new(
+                prometheus::Opts::new("backups_total", "Scheduled backups by outcome"),
+                &["outcome"],
+            )
+            .expect("metric"),
+            seconds: prometheus::Gauge::new(
+                "backup_last_duration_seconds",
+                "Duration of the last backup",
+            )
+            .expect("metric"),
+            bytes: prometheus::IntGauge::new("backup_last_bytes", "Size of the last backup")
+                .expect("metric"),
+            last_success: prometheus::IntGauge::new(
+                "backup_last_success_timestamp_seconds",
+                "Unix time of the last successful backup",
+            )
+            .expect("metric"),
+        };
+        for c in [
+            Box::new(m.runs.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.seconds.clone()),
+            Box::new(m.bytes.clone()),
+            Box::new(m.last_success.clone()),
+        ] {
+            if let Err(e) = registry.register(c) {
+                tracing::warn!(error = %e, "backup metric not registered");
+            }
+        }
+        m
+    }
+}
+
 /// Runs forever: wakes every `check_interval_secs`, makes the month's backup when due.
-pub async fn run(store: Store, config: Config, signing: SigningKeys) {
+pub async fn run(store: Store, config: Config, signing: SigningKeys, metrics: BackupMetrics) {
     let cfg = config.backup.clone();
     let root = backup_root(&config);
     loop {
@@ -108,9 +157,18 @@ pub async fn run(store: Store, config: Config, signing: SigningKeys) {
             )
             .await
             {
-                Ok(c) => tracing::info!(label = %c.label, sequence = c.sequence, bytes = c.bytes,
-                    seconds = c.seconds, "monthly backup written"),
-                Err(e) => tracing::error!(label = %label, error = %e, "monthly backup failed"),
+                Ok(c) => {
+                    metrics.runs.with_label_values(&["ok"]).inc();
+                    metrics.seconds.set(c.seconds);
+                    metrics.bytes.set(c.bytes as i64);
+                    metrics.last_success.set(chrono::Utc::now().timestamp());
+                    tracing::info!(label = %c.label, sequence = c.sequence, bytes = c.bytes,
+                        seconds = c.seconds, "monthly backup written")
+                }
+                Err(e) => {
+                    metrics.runs.with_label_values(&["error"]).inc();
+                    tracing::error!(label = %label, error = %e, "monthly backup failed")
+                }
             }
         }
         tokio::time::sleep(Duration::from_secs(cfg.check_interval_secs)).await;

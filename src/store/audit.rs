@@ -50,6 +50,10 @@ pub struct Entry {
     /// Extra facts.
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
+    /// Place in the hash chain.
+    pub seq: Option<i64>,
+    /// SHA-256 chaining this entry to the previous one (see `ketang audit verify`).
+    pub hash: Option<String>,
 }
 
 /// Appends an entry to the chain. Runs in its own transaction, or in a savepoint of the
@@ -97,45 +101,34 @@ pub async fn record(conn: &mut Conn, e: &NewEntry<'_>) -> StoreResult<()> {
     Ok(())
 }
 
-/// Creates the head row if needed, increments its count and returns `(new seq, previous
-/// hash)`. Both statements are writes, so the lock is taken before anything is read.
-async fn advance_head(conn: &mut Conn) -> StoreResult<(i64, String)> {
-    sqlx::query(
+/// Creates the head row on the very first append and, in the same transaction, chains the
+/// entries written before the chain existed (marked `prev_hash = 'legacy'` by migration
+/// 0004), in row-id order. Only those: a row inserted later without chain fields is never
+/// adopted, so `ketang audit verify` reports it.
+async fn ensure_head(conn: &mut Conn) -> StoreResult<u64> {
+    let created = sqlx::query(
         "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING",
     )
     .bind(GENESIS)
     .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if created == 0 {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM audit_log WHERE seq IS NULL AND prev_hash = 'legacy' ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
     .await?;
-    let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok((row.try_get("seq")?, row.try_get("hash")?))
-}
-
-async fn set_head_hash(conn: &mut Conn, hash: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(hash)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// Chains entries written before the chain existed (migration 0004 adds the columns), in
-/// row-id order. Idempotent; returns how many were chained.
-pub async fn seal_unchained(conn: &mut Conn) -> StoreResult<u64> {
-    let mut tx = conn.begin().await?;
-    let ids: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM audit_log WHERE seq IS NULL ORDER BY id")
-            .fetch_all(&mut *tx)
-            .await?;
     for id in &ids {
-        let (seq, prev_hash) = advance_head(&mut tx).await?;
+        let (seq, prev_hash) = bump_head(conn).await?;
         let r = sqlx::query(
             "SELECT at, actor_id, actor_role, action, target_kind, target_id, institution_id, \
              detail FROM audit_log WHERE id = $1",
         )
         .bind(id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
         let mut link = Link {
             id: *id,
@@ -157,12 +150,43 @@ pub async fn seal_unchained(conn: &mut Conn) -> StoreResult<u64> {
             .bind(&link.prev_hash)
             .bind(&link.hash)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        set_head_hash(&mut tx, &link.hash).await?;
+        set_head_hash(conn, &link.hash).await?;
     }
-    tx.commit().await?;
     Ok(ids.len() as u64)
+}
+
+/// Increments the head's count and returns `(new seq, previous hash)`.
+async fn bump_head(conn: &mut Conn) -> StoreResult<(i64, String)> {
+    let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok((row.try_get("seq")?, row.try_get("hash")?))
+}
+
+/// Creates the head if needed (chaining pre-chain entries) and takes the next position.
+/// Both statements are writes, so the lock is taken before anything is read.
+async fn advance_head(conn: &mut Conn) -> StoreResult<(i64, String)> {
+    ensure_head(conn).await?;
+    bump_head(conn).await
+}
+
+async fn set_head_hash(conn: &mut Conn, hash: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Chains the entries written before migration 0004, once (at start-up, or at the first
+/// append, whichever comes first). Returns how many were chained.
+pub async fn seal_unchained(conn: &mut Conn) -> StoreResult<u64> {
+    let mut tx = conn.begin().await?;
+    let n = ensure_head(&mut tx).await?;
+    tx.commit().await?;
+    Ok(n)
 }
 
 /// Every entry in storage (row-id) order with its chain fields, and the head, for
@@ -212,7 +236,7 @@ pub async fn list(
     let (kind, id) = target.unwrap_or(("", ""));
     let rows = sqlx::query(
         "SELECT id, at, actor_id, actor_role, action, target_kind, target_id, institution_id, \
-         detail FROM audit_log WHERE ($1 = '' OR (target_kind = $1 AND target_id = $2)) \
+         detail, seq, hash FROM audit_log WHERE ($1 = '' OR (target_kind = $1 AND target_id = $2)) \
          AND (institution_id IS NULL OR institution_id IN \
               (SELECT i.id FROM institutions i WHERE i.region_code LIKE $4)) \
          ORDER BY id DESC LIMIT $3",
@@ -236,6 +260,8 @@ pub async fn list(
                 target_id: r.try_get("target_id")?,
                 institution_id: r.try_get("institution_id")?,
                 detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                seq: r.try_get("seq")?,
+                hash: r.try_get("hash")?,
             })
         })
         .collect()
