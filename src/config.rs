@@ -37,6 +37,8 @@ pub struct Config {
     pub limits: BodyLimits,
     /// The SFU: bind address and node capacity.
     pub media: media::MediaConfig,
+    /// Attendance, exams, eligibility thresholds, certificates and subsidy.
+    pub attendance: crate::attendance::config::AttendanceConfig,
 }
 
 /// Log line format.
@@ -111,6 +113,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: BodyLimits::default(),
             media: media::MediaConfig::default(),
+            attendance: crate::attendance::config::AttendanceConfig::default(),
         }
     }
 }

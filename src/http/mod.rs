@@ -49,6 +49,8 @@ pub struct AppState {
     pub address_throttle: Arc<LoginThrottle>,
     /// Metrics registry.
     pub metrics: Metrics,
+    /// Attendance event ingestion.
+    pub attendance: Arc<crate::attendance::Hub>,
 }
 
 impl AppState {
@@ -57,7 +59,13 @@ impl AppState {
         let a = &config.auth;
         let window = Duration::from_secs(a.failure_window_secs);
         let lockout = Duration::from_secs(a.lockout_secs);
+        let attendance = Arc::new(crate::attendance::Hub::new(
+            store.clone(),
+            config.attendance.clone(),
+            metrics.registry().clone(),
+        ));
         Self {
+            attendance,
             store,
             keys: Arc::new(keys),
             account_throttle: Arc::new(LoginThrottle::new(a.max_failures, window, lockout)),

@@ -5,6 +5,7 @@
 //! Portable SQL only: `$N` placeholders (SQLite accepts them), `RETURNING`, `ON CONFLICT`,
 //! times as BIGINT unix milliseconds, dates as ISO text.
 
+pub mod attendance;
 pub mod audit;
 pub mod classes;
 pub mod institutions;
