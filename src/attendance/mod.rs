@@ -8,8 +8,12 @@ pub mod config;
 pub mod drive;
 pub mod eligibility;
 pub mod events;
+pub mod exam;
 pub mod ingest;
 pub mod intervals;
+pub mod plan_file;
+pub mod reports;
+pub mod summary;
 pub mod tracker;
 
 use std::sync::OnceLock;

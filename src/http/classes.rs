@@ -768,7 +768,11 @@ pub async fn finish_class(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Class>> {
     me.require(Action::RunClass)?;
-    Ok(Json(
-        change_status(&st, &me.user, id, ClassAction::Finish, None).await?,
-    ))
+    let class = change_status(&st, &me.user, id, ClassAction::Finish, None).await?;
+    // The attendance report and exam transcript are produced automatically at class end;
+    // a failure is logged and the reports stay available on demand.
+    if let Err(e) = super::reports::store_reports(&st, &class).await {
+        tracing::error!(class_id = id, detail = %e.detail, "class-end reports failed");
+    }
+    Ok(Json(class))
 }

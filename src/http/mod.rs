@@ -6,9 +6,12 @@ pub mod audit;
 pub mod auth;
 pub mod classes;
 pub mod error;
+pub mod exams;
 pub mod extract;
 pub mod institutions;
 pub mod observe;
+pub mod plans;
+pub mod reports;
 pub mod scope;
 pub mod staff;
 pub mod students;
@@ -90,6 +93,9 @@ impl AppState {
         (name = "institutions", description = "Training institutions and staff"),
         (name = "classes", description = "Classes, rosters and filing (开班备案)"),
         (name = "supervision", description = "Regulator reads and the audit log"),
+        (name = "exams", description = "Question banks, timed attempts, automatic scoring"),
+        (name = "plans", description = "Business plans and the lecturer's review"),
+        (name = "reports", description = "Attendance, eligibility and the automatic reports"),
     )
 )]
 pub struct ApiDoc;
@@ -128,11 +134,21 @@ pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .routes(routes!(classes::finish_class))
         .routes(routes!(students::get_student))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(exams::add_question))
+        .routes(routes!(exams::get_exam, exams::put_exam))
+        .routes(routes!(exams::start_attempt, exams::list_attempts))
+        .routes(routes!(exams::submit_answers))
+        .routes(routes!(plans::list_plans))
+        .routes(routes!(plans::download_plan))
+        .routes(routes!(plans::decide_plan))
+        .routes(routes!(reports::get_attendance))
+        .routes(routes!(reports::get_report))
         .layer(DefaultBodyLimit::max(limits.json_bytes));
     let uploads = OpenApiRouter::new()
         .routes(routes!(students::register))
         .routes(routes!(students::put_photo))
         .routes(routes!(classes::import_roster))
+        .routes(routes!(plans::upload_plan))
         .layer(DefaultBodyLimit::max(limits.upload_bytes));
     json.merge(uploads).split_for_parts()
 }

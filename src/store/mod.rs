@@ -8,8 +8,11 @@
 pub mod attendance;
 pub mod audit;
 pub mod classes;
+pub mod exams;
 pub mod institutions;
 pub mod lecturers;
+pub mod plans;
+pub mod reports;
 pub mod sessions;
 pub mod students;
 pub mod users;
