@@ -285,7 +285,8 @@ mod tests {
         use calamine::{Reader, Xlsx};
         let bytes = to_xlsx(&table()).unwrap();
         let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
-        let sheet = wb.worksheet_range("班级1 考勤报告").unwrap();
+        assert_eq!(wb.sheet_names(), vec!["班级<1> 考勤报告"]);
+        let sheet = wb.worksheet_range("班级<1> 考勤报告").unwrap();
         let rows: Vec<Vec<String>> = sheet
             .rows()
             .map(|r| r.iter().map(|c| c.to_string()).collect())
