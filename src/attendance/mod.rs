@@ -4,6 +4,7 @@
 //! [`eligibility`] decides certificates; exams, business plans, reports, certificates, the
 //! public roster notice and the subsidy summary build on those.
 
+pub mod certificate_pdf;
 pub mod config;
 pub mod drive;
 pub mod eligibility;
@@ -11,8 +12,10 @@ pub mod events;
 pub mod exam;
 pub mod ingest;
 pub mod intervals;
+pub mod notice;
 pub mod plan_file;
 pub mod reports;
+pub mod subsidy;
 pub mod summary;
 pub mod tracker;
 

@@ -4,17 +4,21 @@
 
 pub mod audit;
 pub mod auth;
+pub mod certificates;
 pub mod classes;
 pub mod error;
 pub mod exams;
 pub mod extract;
 pub mod institutions;
+pub mod notice;
 pub mod observe;
 pub mod plans;
 pub mod reports;
+pub mod results;
 pub mod scope;
 pub mod staff;
 pub mod students;
+pub mod subsidy;
 pub mod ws;
 
 use std::path::PathBuf;
@@ -96,6 +100,7 @@ impl AppState {
         (name = "exams", description = "Question banks, timed attempts, automatic scoring"),
         (name = "plans", description = "Business plans and the lecturer's review"),
         (name = "reports", description = "Attendance, eligibility and the automatic reports"),
+        (name = "certificates", description = "Results review, e-certificates, roster notice (公示), subsidy"),
     )
 )]
 pub struct ApiDoc;
@@ -143,6 +148,20 @@ pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .routes(routes!(plans::decide_plan))
         .routes(routes!(reports::get_attendance))
         .routes(routes!(reports::get_report))
+        .routes(routes!(results::submit_results, results::get_results))
+        .routes(routes!(results::review_results))
+        .routes(routes!(certificates::stamp))
+        .routes(routes!(certificates::verify))
+        .routes(routes!(certificates::list_class))
+        .routes(routes!(certificates::mine))
+        .routes(routes!(certificates::claim))
+        .routes(routes!(certificates::pdf))
+        .routes(routes!(certificates::revoke))
+        .routes(routes!(certificates::public_certificate))
+        .routes(routes!(certificates::verify_page))
+        .routes(routes!(notice::publish))
+        .routes(routes!(notice::public_notice))
+        .routes(routes!(subsidy::get_subsidy))
         .layer(DefaultBodyLimit::max(limits.json_bytes));
     let uploads = OpenApiRouter::new()
         .routes(routes!(students::register))

@@ -7,12 +7,14 @@
 
 pub mod attendance;
 pub mod audit;
+pub mod certificates;
 pub mod classes;
 pub mod exams;
 pub mod institutions;
 pub mod lecturers;
 pub mod plans;
 pub mod reports;
+pub mod results;
 pub mod sessions;
 pub mod students;
 pub mod users;
