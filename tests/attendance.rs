@@ -178,8 +178,13 @@ async fn ingestion_builds_intervals_and_checks(engine: Engine) {
             at: t0,
         },
     ];
-    for ev in script {
+    // Flush part-way, so later events update stored rows (heartbeats and closes of
+    // intervals written by an earlier batch) as well as rows of their own batch.
+    for (i, ev) in script.into_iter().enumerate() {
         tx.send(ev).await.unwrap();
+        if i % 3 == 2 {
+            tx.flush().await.unwrap();
+        }
     }
     tx.flush().await.unwrap();
 
@@ -311,8 +316,15 @@ async fn crash_loses_at_most_the_last_second(engine: Engine) {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut start = None;
     let mut last_beat = None;
+    // Wait for the driver to start (it migrates and recovers first), run ~3 s of
+    // heartbeats, then kill it without warning.
+    while start.is_none() {
+        let line = lines.next().expect("driver output").unwrap();
+        start = line
+            .strip_prefix("start ")
+            .map(|t| t.parse::<i64>().unwrap());
+    }
     let began = Instant::now();
-    // Run ~3 s, then kill without warning.
     while began.elapsed() < Duration::from_secs(3) {
         let line = lines.next().expect("driver output").unwrap();
         let (what, at) = line.split_once(' ').unwrap();

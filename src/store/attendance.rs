@@ -2,8 +2,6 @@
 //! the eligibility and report code. An interval row is open while `ended_at IS NULL`;
 //! `last_seen_at` is its heartbeat.
 
-use std::collections::BTreeMap;
-
 use sqlx::Row;
 
 use super::{now_ms, Conn, StoreResult};
@@ -32,76 +30,82 @@ fn placeholders(rows: usize, cols: usize) -> String {
     s
 }
 
+/// Sets `last_seen_at` (and, for closes, `ended_at`) of stored open intervals, many rows per
+/// statement: `UPDATE … FROM (VALUES …)` works on both engines (VALUES columns are named
+/// `column1`, `column2`, … on both).
+async fn update_open(
+    conn: &mut Conn,
+    live: &[(i64, i64)],
+    watch: &[(i64, i64, i64)],
+    close: bool,
+) -> StoreResult<()> {
+    let set = if close {
+        "ended_at = v.column{t}, last_seen_at = v.column{t}, closed_by = 'event'"
+    } else {
+        "last_seen_at = v.column{t}"
+    };
+    let only_forward = if close {
+        ""
+    } else {
+        " AND {tbl}.last_seen_at < v.column{t}"
+    };
+    for chunk in live.chunks(CHUNK) {
+        let sql = format!(
+            "UPDATE live_intervals SET {} FROM (VALUES {}) AS v WHERE \
+             live_intervals.session_id = v.column1 AND live_intervals.ended_at IS NULL{}",
+            set.replace("{t}", "2"),
+            placeholders(chunk.len(), 2),
+            only_forward
+                .replace("{t}", "2")
+                .replace("{tbl}", "live_intervals"),
+        );
+        let mut q = sqlx::query(&sql);
+        for (session, at) in chunk {
+            q = q.bind(session).bind(at);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    for chunk in watch.chunks(CHUNK) {
+        let sql = format!(
+            "UPDATE watch_intervals SET {} FROM (VALUES {}) AS v WHERE \
+             watch_intervals.session_id = v.column1 AND watch_intervals.student_id = v.column2 \
+             AND watch_intervals.ended_at IS NULL{}",
+            set.replace("{t}", "3"),
+            placeholders(chunk.len(), 3),
+            only_forward
+                .replace("{t}", "3")
+                .replace("{tbl}", "watch_intervals"),
+        );
+        let mut q = sqlx::query(&sql);
+        for (session, student, at) in chunk {
+            q = q.bind(session).bind(student).bind(at);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn split(items: &[(Stream, i64)]) -> (Vec<(i64, i64)>, Vec<(i64, i64, i64)>) {
+    let mut live = Vec::new();
+    let mut watch = Vec::new();
+    for (stream, at) in items {
+        match *stream {
+            Stream::Live { session_id } => live.push((session_id, *at)),
+            Stream::Watch {
+                session_id,
+                student_id,
+            } => watch.push((session_id, student_id, *at)),
+        }
+    }
+    (live, watch)
+}
+
 /// Writes one batch (call inside a transaction).
 pub async fn write_batch(conn: &mut Conn, batch: &Batch) -> StoreResult<()> {
-    // Heartbeats: one statement per (session, time), naming the students it concerns.
-    let mut live_beats: BTreeMap<(i64, i64), ()> = BTreeMap::new();
-    let mut watch_beats: BTreeMap<(i64, i64), Vec<i64>> = BTreeMap::new();
-    for (stream, at) in &batch.heartbeats {
-        match *stream {
-            Stream::Live { session_id } => {
-                live_beats.insert((session_id, *at), ());
-            }
-            Stream::Watch {
-                session_id,
-                student_id,
-            } => watch_beats
-                .entry((session_id, *at))
-                .or_default()
-                .push(student_id),
-        }
-    }
-    for (session_id, at) in live_beats.keys() {
-        sqlx::query(
-            "UPDATE live_intervals SET last_seen_at = $1 \
-             WHERE session_id = $2 AND ended_at IS NULL AND last_seen_at < $1",
-        )
-        .bind(at)
-        .bind(session_id)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for ((session_id, at), students) in &watch_beats {
-        for chunk in students.chunks(CHUNK) {
-            let list = (0..chunk.len())
-                .map(|i| format!("${}", i + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "UPDATE watch_intervals SET last_seen_at = $1 WHERE session_id = $2 \
-                 AND ended_at IS NULL AND last_seen_at < $1 AND student_id IN ({list})"
-            );
-            let mut q = sqlx::query(&sql).bind(at).bind(session_id);
-            for s in chunk {
-                q = q.bind(s);
-            }
-            q.execute(&mut *conn).await?;
-        }
-    }
-    for (stream, end) in &batch.closes {
-        match *stream {
-            Stream::Live { session_id } => sqlx::query(
-                "UPDATE live_intervals SET ended_at = $1, last_seen_at = $1, closed_by = 'event' \
-                 WHERE session_id = $2 AND ended_at IS NULL",
-            )
-            .bind(end)
-            .bind(session_id)
-            .execute(&mut *conn)
-            .await?,
-            Stream::Watch {
-                session_id,
-                student_id,
-            } => sqlx::query(
-                "UPDATE watch_intervals SET ended_at = $1, last_seen_at = $1, closed_by = 'event' \
-                 WHERE session_id = $2 AND student_id = $3 AND ended_at IS NULL",
-            )
-            .bind(end)
-            .bind(session_id)
-            .bind(student_id)
-            .execute(&mut *conn)
-            .await?,
-        };
-    }
+    let (live, watch) = split(&batch.heartbeats);
+    update_open(conn, &live, &watch, false).await?;
+    let (live, watch) = split(&batch.closes);
+    update_open(conn, &live, &watch, true).await?;
     // Closed rows before open ones: a stream may appear closed and reopened in one batch,
     // and the unique index allows only one open row per stream.
     let mut inserts = batch.inserts.clone();
