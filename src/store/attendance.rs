@@ -85,7 +85,10 @@ async fn update_open(
     Ok(())
 }
 
-fn split(items: &[(Stream, i64)]) -> (Vec<(i64, i64)>, Vec<(i64, i64, i64)>) {
+/// Live rows `(session, at)` and watch rows `(session, student, at)`.
+type Split = (Vec<(i64, i64)>, Vec<(i64, i64, i64)>);
+
+fn split(items: &[(Stream, i64)]) -> Split {
     let mut live = Vec::new();
     let mut watch = Vec::new();
     for (stream, at) in items {
