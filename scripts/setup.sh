@@ -23,6 +23,7 @@ APT_PACKAGES=(
   libvpx-dev
   chromium
   postgresql-15
+  fonts-wqy-microhei
 )
 
 # --- pinned artefacts ---------------------------------------------------------

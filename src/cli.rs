@@ -64,6 +64,32 @@ pub enum Command {
     /// Signing and data keys.
     #[command(subcommand)]
     Key(crate::integrity::cli::KeyCommand),
+    /// Attendance tools.
+    #[command(subcommand)]
+    Attendance(AttendanceCommand),
+}
+
+/// `ketang attendance …`.
+#[derive(Subcommand, Debug)]
+pub enum AttendanceCommand {
+    /// Feed a scripted live session through the ingestor (load and crash testing).
+    Drive {
+        /// Class id.
+        #[arg(long)]
+        class: i64,
+        /// Session id (`class_sessions.id`).
+        #[arg(long)]
+        session: i64,
+        /// Comma-separated student account ids.
+        #[arg(long, value_delimiter = ',')]
+        students: Vec<i64>,
+        /// Heartbeats to send; 0 only starts the ingestor (recovering open intervals).
+        #[arg(long, default_value_t = 0)]
+        ticks: u64,
+        /// Milliseconds between heartbeats.
+        #[arg(long, default_value_t = 100)]
+        tick_ms: u64,
+    },
 }
 
 /// Account commands.
@@ -146,6 +172,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(cmd) => crate::integrity::cli::backup(config, cmd).await,
         Command::Archive(cmd) => crate::integrity::cli::archive(config, cmd).await,
         Command::Key(cmd) => crate::integrity::cli::key(config, cmd).await,
+        Command::Attendance(AttendanceCommand::Drive {
+            class,
+            session,
+            students,
+            ticks,
+            tick_ms,
+        }) => {
+            let plan = crate::attendance::drive::DrivePlan {
+                session: crate::attendance::events::ClassSession {
+                    class_id: class,
+                    session_id: session,
+                },
+                students,
+                ticks,
+                tick: std::time::Duration::from_millis(tick_ms),
+            };
+            crate::attendance::drive::run(&config, &plan).await
+        }
     }
 }
 

@@ -41,6 +41,8 @@ pub struct Config {
     pub backup: crate::integrity::schedule::BackupConfig,
     /// Class rooms: presence batching, resume window, flood limits.
     pub rooms: signaling::room::RoomConfig,
+    /// Attendance, exams, eligibility thresholds, certificates and subsidy.
+    pub attendance: crate::attendance::config::AttendanceConfig,
 }
 
 /// Log line format.
@@ -117,6 +119,7 @@ impl Default for Config {
             media: media::MediaConfig::default(),
             backup: Default::default(),
             rooms: signaling::room::RoomConfig::default(),
+            attendance: crate::attendance::config::AttendanceConfig::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! authentication, the store, registration and filing rules; it wires the `signaling`,
 //! `media` and `face` crates together.
 
+pub mod attendance;
 pub mod auth;
 pub mod classroom;
 pub mod cli;

@@ -32,8 +32,11 @@ enum Need {
     LoggedIn,
     /// A login whose role the table allows this action (`me.require(action)`).
     Act(Action),
+    /// Students need the first action, every other role the second (handlers that serve a
+    /// student their own records and staff the class's).
+    StudentOr(Action, Action),
 }
-use Need::{Act, LoggedIn, Public};
+use Need::{Act, LoggedIn, Public, StudentOr};
 
 /// One route of the matrix.
 struct Row {
@@ -94,6 +97,37 @@ const MATRIX: &[Row] = &[
     row("GET",  "/api/backups",                            Act(Action::ReadBackups),             200),
     row("GET",  "/api/backups/public-keys",                Act(Action::ReadBackups),             200),
     row("GET",  "/api/backups/{label}/files/{file}",       Act(Action::ReadBackups),             200),
+    row("POST", "/api/exam-questions",                     Act(Action::ManageExam),              201),
+    row("GET",  "/api/classes/{id}/exam",                  Act(Action::ReadExam),                200),
+    row("PUT",  "/api/classes/{id}/exam",                  Act(Action::ManageExam),              200),
+    row("POST", "/api/classes/{id}/exam/attempts",         Act(Action::TakeExam),                201),
+    row("GET",  "/api/classes/{id}/exam/attempts",         StudentOr(Action::TakeExam, Action::ReadExam), 200),
+    // No such attempt: the permission check comes first, then 404.
+    row("POST", "/api/exam-attempts/{id}/answers",         Act(Action::TakeExam),                404),
+    row("POST", "/api/classes/{id}/business-plan",         Act(Action::SubmitPlan),              201),
+    row("GET",  "/api/classes/{id}/business-plans",        Act(Action::ReadPlans),               200),
+    row("GET",  "/api/business-plans/{id}/file",           Act(Action::ReadPlans),               404),
+    row("POST", "/api/business-plans/{id}/decision",       Act(Action::ReviewPlan),              404),
+    row("GET",  "/api/classes/{id}/attendance",            Act(Action::ReadAttendance),          200),
+    row("GET",  "/api/classes/{id}/reports/{file}",        Act(Action::ReadClassResults),        200),
+    // A draft class has no results to submit, review, verify or publish: 409 after the
+    // permission check (stamping finds nothing to stamp). These bureau acts on real results
+    // are exercised, with their audit entries, in tests/attendance.rs.
+    row("POST", "/api/classes/{id}/results",               Act(Action::SubmitResults),           409),
+    row("GET",  "/api/classes/{id}/results",               Act(Action::ReadClassResults),        404),
+    row("POST", "/api/classes/{id}/results/review",        Act(Action::ReviewResults),           409),
+    row("POST", "/api/classes/{id}/certificates/stamp",    Act(Action::StampCertificates),       200),
+    row("POST", "/api/classes/{id}/certificates/verify",   Act(Action::VerifyCertificates),      409),
+    row("GET",  "/api/classes/{id}/certificates",          Act(Action::ReadClassResults),        200),
+    row("GET",  "/api/me/certificates",                    Act(Action::ClaimCertificate),        200),
+    row("POST", "/api/certificates/{number}/claim",        Act(Action::ClaimCertificate),        404),
+    row("GET",  "/api/certificates/{number}/pdf",          StudentOr(Action::ClaimCertificate, Action::ReadAttendance), 404),
+    row("POST", "/api/certificates/{number}/revoke",       Act(Action::RevokeCertificate),       404),
+    row("GET",  "/api/public/certificates/{number}",       Public,                               404),
+    row("GET",  "/verify/{number}",                        Public,                               404),
+    row("POST", "/api/classes/{id}/notice/publish",        Act(Action::PublishNotice),           409),
+    row("GET",  "/api/public/classes/{id}/notice",         Public,                               404),
+    row("GET",  "/api/classes/{id}/subsidy",               Act(Action::ReadSubsidy),             200),
     // Routes outside the OpenAPI document.
     row("GET",  "/api/openapi.json",                       Public,                               200),
     row("GET",  "/metrics",                                Public,                               200),
@@ -164,6 +198,8 @@ fn expectation(need: Need, who: Option<Role>) -> Expect {
         (LoggedIn, Some(_)) => Expect::Ok,
         (Act(action), Some(role)) if allowed(role, action) => Expect::Ok,
         (Act(_), Some(_)) => Expect::Forbidden,
+        (StudentOr(student, _), Some(Role::Student)) => expectation(Act(student), who),
+        (StudentOr(_, staff), Some(_)) => expectation(Act(staff), who),
     }
 }
 
@@ -468,6 +504,74 @@ impl Ctx {
                     row.path.replace("{id}", &self.base_class.to_string()),
                     Body::None,
                 )
+            }
+            ("POST", "/api/exam-questions") => (
+                row.path.to_string(),
+                Body::Json(json!({
+                    "course_type": "SYB",
+                    "kind": "single",
+                    "prompt": format!("创业计划书的第一部分是？{}", self.next()),
+                    "options": ["企业概况", "财务计划"],
+                    "answer": [0],
+                })),
+            ),
+            ("PUT", "/api/classes/{id}/exam") => {
+                class = Some(self.base_class);
+                (
+                    row.path.replace("{id}", &self.base_class.to_string()),
+                    Body::Json(
+                        json!({"time_limit_secs": 1800, "max_attempts": 3, "pass_mark": 60}),
+                    ),
+                )
+            }
+            ("POST", "/api/exam-attempts/{id}/answers") => (
+                "/api/exam-attempts/999999/answers".to_string(),
+                Body::Json(json!({"answers": {}})),
+            ),
+            ("POST", "/api/classes/{id}/business-plan") => {
+                class = Some(self.base_class);
+                (
+                    row.path.replace("{id}", &self.base_class.to_string()),
+                    Body::Raw("application/pdf", minimal_pdf()),
+                )
+            }
+            ("GET", "/api/business-plans/{id}/file") => {
+                ("/api/business-plans/999999/file".to_string(), Body::None)
+            }
+            ("POST", "/api/business-plans/{id}/decision") => (
+                "/api/business-plans/999999/decision".to_string(),
+                Body::Json(json!({"approve": true, "comment": "好"})),
+            ),
+            ("GET", "/api/classes/{id}/reports/{file}") => {
+                class = Some(self.base_class);
+                (
+                    format!("/api/classes/{}/reports/attendance.csv", self.base_class),
+                    Body::None,
+                )
+            }
+            ("POST", "/api/classes/{id}/results/review") => (
+                String::new(),
+                Body::Json(json!({"confirm": true, "valid_trainees": 0, "comment": null})),
+            ),
+            ("POST", "/api/certificates/{number}/revoke") => (
+                "/api/certificates/NO-SUCH-CERT/revoke".to_string(),
+                Body::Json(json!({"reason": "材料不实"})),
+            ),
+            ("POST", "/api/certificates/{number}/claim") => (
+                "/api/certificates/NO-SUCH-CERT/claim".to_string(),
+                Body::Json(json!(null)),
+            ),
+            ("GET", "/api/certificates/{number}/pdf")
+            | ("GET", "/api/public/certificates/{number}")
+            | ("GET", "/verify/{number}") => {
+                (row.path.replace("{number}", "NO-SUCH-CERT"), Body::None)
+            }
+            ("GET", p)
+                if p.starts_with("/api/classes/{id}/")
+                    || p.starts_with("/api/public/classes/{id}/") =>
+            {
+                class = Some(self.base_class);
+                (p.replace("{id}", &self.base_class.to_string()), Body::None)
             }
             ("PUT", "/api/classes/{id}/sessions") => (
                 String::new(),
@@ -776,8 +880,17 @@ async fn openapi_lists_no_route_missing_from_the_matrix() {
 fn every_action_guards_some_route() {
     for action in Action::ALL {
         assert!(
-            MATRIX.iter().any(|r| r.need == Act(action)),
+            MATRIX.iter().any(|r| match r.need {
+                Act(a) => a == action,
+                StudentOr(a, b) => a == action || b == action,
+                _ => false,
+            }),
             "{action:?} is in the permission table but no matrix route requires it"
         );
     }
+}
+
+/// The smallest file that is really a PDF (header, one empty page, trailer).
+fn minimal_pdf() -> Vec<u8> {
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".to_vec()
 }

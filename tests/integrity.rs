@@ -14,7 +14,7 @@ use ketang::integrity::signing::{PublicKeys, SigningKeys};
 use ketang::integrity::{audit_verify, snapshot};
 use ketang::store::{audit, Store};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 macro_rules! on_both_engines {
     ($name:ident) => {
@@ -219,6 +219,39 @@ async fn seeded(engine: Engine) -> (TestServer, World) {
     .execute(s.store().pool())
     .await
     .unwrap();
+    // Attendance, exam, plan, results and certificate rows (one each), so the round trip
+    // covers every table the attendance records live in.
+    let student = body["created"][0]["user_id"].as_i64().unwrap();
+    let session = class["sessions"][0]["id"].as_i64().unwrap();
+    let t = 1_764_000_000_000i64;
+    let lecturer = w.lecturer_id;
+    let inst = w.institution_id;
+    let statements: Vec<(String, Vec<Value>)> = vec![
+        ("INSERT INTO live_intervals (class_id, session_id, started_at, last_seen_at, ended_at, closed_by) VALUES ($1, $2, $3, $4, $5, 'event')".into(), vec![json!(id), json!(session), json!(t), json!(t + 60_000), json!(t + 60_000)]),
+        ("INSERT INTO watch_intervals (class_id, session_id, student_id, started_at, last_seen_at, ended_at, closed_by) VALUES ($1, $2, $3, $4, $5, $6, 'recovery')".into(), vec![json!(id), json!(session), json!(student), json!(t), json!(t + 30_000), json!(t + 30_000)]),
+        ("INSERT INTO face_checks (class_id, session_id, student_id, scheduled_at, outcome, recorded_at) VALUES ($1, $2, $3, $4, 'match', $5)".into(), vec![json!(id), json!(session), json!(student), json!(t + 10_000), json!(t + 11_000)]),
+        ("INSERT INTO exam_questions (institution_id, course_type, kind, prompt, options, answer, points, created_by, created_at) VALUES ($1, 'SYB', 'true_false', '创业需要计划', '[\"对\",\"错\"]', '[0]', 1, $2, $3)".into(), vec![json!(inst), json!(lecturer), json!(t)]),
+        ("INSERT INTO class_exams (class_id, time_limit_secs, max_attempts, pass_mark, updated_at) VALUES ($1, 1800, 2, 60, $2)".into(), vec![json!(id), json!(t)]),
+        ("INSERT INTO exam_attempts (class_id, student_id, number, question_ids, started_at, deadline_at, submitted_at, answers, score, passed, status) VALUES ($1, $2, 1, '[1]', $3, $4, $5, '{}', 100, 1, 'submitted')".into(), vec![json!(id), json!(student), json!(t), json!(t + 1_800_000), json!(t + 60_000)]),
+        ("INSERT INTO business_plans (class_id, student_id, version, file_name, content_type, size_bytes, sha256, content, status, submitted_at) VALUES ($1, $2, 1, 'plan.pdf', 'application/pdf', 8, 'x', $3, 'submitted', $4)".into(), vec![json!(id), json!(student), json!("bytes"), json!(t)]),
+        ("INSERT INTO class_reports (class_id, kind, format, content, generated_at) VALUES ($1, 'attendance', 'csv', $2, $3)".into(), vec![json!(id), json!("bytes"), json!(t)]),
+        ("INSERT INTO class_results (class_id, status, snapshot, eligible_count, submitted_by, submitted_at) VALUES ($1, 'submitted', '{}', 1, $2, $3)".into(), vec![json!(id), json!(lecturer), json!(t)]),
+        ("INSERT INTO trainee_certificates (number, class_id, student_id, issued_at) VALUES ('KT-TEST-0001', $1, $2, $3)".into(), vec![json!(id), json!(student), json!(t)]),
+    ];
+    for (sql, args) in statements {
+        let mut q = sqlx::query(&sql);
+        for a in args {
+            q = match a {
+                Value::Number(n) => q.bind(n.as_i64().unwrap()),
+                // Text stands for a BLOB's bytes here.
+                Value::String(b) => q.bind(b.into_bytes()),
+                other => panic!("{other}"),
+            };
+        }
+        q.execute(s.store().pool())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
     // Regulator reads are audited too.
     assert_eq!(w.regulator.get("/api/classes").await.0, StatusCode::OK);
     let files = s.dir.path().join("files/recordings");

@@ -42,11 +42,43 @@ pub enum Action {
     Supervise,
     /// List and download the signed backups and get the public keys (regulators).
     ReadBackups,
+    /// Read a class's attendance, eligibility and reports (students: their own row).
+    ReadAttendance,
+    /// Read whole-class results: reports, results review, the class's certificates.
+    ReadClassResults,
+    /// Write exam questions and a class's exam settings.
+    ManageExam,
+    /// Read exam questions with answers and every attempt.
+    ReadExam,
+    /// Take a class's exam.
+    TakeExam,
+    /// Upload one's business plan.
+    SubmitPlan,
+    /// Read business plans (students: their own).
+    ReadPlans,
+    /// Approve or reject business plans (the class's lecturer).
+    ReviewPlan,
+    /// Submit a finished class's results to the bureau.
+    SubmitResults,
+    /// The bureau's review of a class's results (审核确定有效培训人数).
+    ReviewResults,
+    /// Stamp a class's certificates with the institution's seal.
+    StampCertificates,
+    /// The bureau's verification of certificates (验印).
+    VerifyCertificates,
+    /// Claim one's e-certificate.
+    ClaimCertificate,
+    /// Revoke a certificate, with a reason.
+    RevokeCertificate,
+    /// Publish a class's roster notice (公示).
+    PublishNotice,
+    /// Read a class's subsidy summary.
+    ReadSubsidy,
 }
 
 impl Action {
     /// Every action (for the authorisation-matrix tests).
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 34] = [
         Action::UseOwnAccount,
         Action::ReadInstitutions,
         Action::ManageStaff,
@@ -65,6 +97,22 @@ impl Action {
         Action::ReadAudit,
         Action::Supervise,
         Action::ReadBackups,
+        Action::ReadAttendance,
+        Action::ReadClassResults,
+        Action::ManageExam,
+        Action::ReadExam,
+        Action::TakeExam,
+        Action::SubmitPlan,
+        Action::ReadPlans,
+        Action::ReviewPlan,
+        Action::SubmitResults,
+        Action::ReviewResults,
+        Action::StampCertificates,
+        Action::VerifyCertificates,
+        Action::ClaimCertificate,
+        Action::RevokeCertificate,
+        Action::PublishNotice,
+        Action::ReadSubsidy,
     ];
 }
 
@@ -83,6 +131,16 @@ pub fn allowed(role: Role, action: Action) -> bool {
         RunClass => matches!(role, Admin | Lecturer),
         ReadStudent => matches!(role, Admin | Student | Regulator),
         UploadStudentPhoto => matches!(role, Admin | Student),
+        ReadAttendance => matches!(role, Admin | Lecturer | Assistant | Regulator | Student),
+        ReadClassResults => matches!(role, Admin | Lecturer | Assistant | Regulator),
+        ManageExam => matches!(role, Admin | Lecturer),
+        ReadExam => matches!(role, Admin | Lecturer | Regulator),
+        TakeExam | SubmitPlan | ClaimCertificate => role == Student,
+        ReadPlans => matches!(role, Admin | Lecturer | Regulator | Student),
+        ReviewPlan => role == Lecturer,
+        SubmitResults | StampCertificates => role == Admin,
+        ReviewResults | VerifyCertificates | PublishNotice => role == Regulator,
+        RevokeCertificate | ReadSubsidy => matches!(role, Admin | Regulator),
     }
 }
 
@@ -100,6 +158,13 @@ mod tests {
             Action::SubmitFiling,
             Action::RunClass,
             Action::UploadStudentPhoto,
+            Action::ManageExam,
+            Action::TakeExam,
+            Action::SubmitPlan,
+            Action::ReviewPlan,
+            Action::SubmitResults,
+            Action::StampCertificates,
+            Action::ClaimCertificate,
         ];
         for a in writes {
             assert!(!allowed(Role::Regulator, a), "{a:?}");
@@ -125,8 +190,28 @@ mod tests {
                 Action::UseOwnAccount,
                 Action::ReadClasses,
                 Action::ReadStudent,
-                Action::UploadStudentPhoto
+                Action::UploadStudentPhoto,
+                Action::ReadAttendance,
+                Action::TakeExam,
+                Action::SubmitPlan,
+                Action::ReadPlans,
+                Action::ClaimCertificate,
             ]
         );
+    }
+
+    #[test]
+    fn bureau_acts_on_results_and_certificates_are_the_regulators_alone() {
+        for r in Role::ALL {
+            for a in [
+                Action::ReviewResults,
+                Action::VerifyCertificates,
+                Action::PublishNotice,
+            ] {
+                assert_eq!(allowed(r, a), r == Role::Regulator, "{r:?} {a:?}");
+            }
+            assert_eq!(allowed(r, Action::StampCertificates), r == Role::Admin);
+            assert_eq!(allowed(r, Action::ReviewPlan), r == Role::Lecturer);
+        }
     }
 }

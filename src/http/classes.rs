@@ -797,5 +797,10 @@ pub async fn finish_class(
     // The class archive is written at class end; a failure is logged and does not undo the
     // finish (`ketang archive create --class ID` writes it later).
     crate::integrity::archive::after_finish(&st, id).await;
+    // The attendance report and exam transcript are produced automatically at class end;
+    // a failure is logged and the reports stay available on demand.
+    if let Err(e) = super::reports::store_reports(&st, &class).await {
+        tracing::error!(class_id = id, detail = %e.detail, "class-end reports failed");
+    }
     Ok(Json(class))
 }

@@ -6,14 +6,21 @@ pub mod access_log;
 pub mod audit;
 pub mod auth;
 pub mod backups;
+pub mod certificates;
 pub mod classes;
 pub mod error;
+pub mod exams;
 pub mod extract;
 pub mod institutions;
+pub mod notice;
 pub mod observe;
+pub mod plans;
+pub mod reports;
+pub mod results;
 pub mod scope;
 pub mod staff;
 pub mod students;
+pub mod subsidy;
 pub mod supervision;
 pub mod ws;
 
@@ -54,6 +61,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Live class rooms (signaling).
     pub rooms: Arc<crate::classroom::ClassRooms>,
+    /// Attendance event ingestion.
+    pub attendance: Arc<crate::attendance::Hub>,
 }
 
 impl AppState {
@@ -68,8 +77,14 @@ impl AppState {
             &config.filing,
             &metrics,
         ));
+        let attendance = Arc::new(crate::attendance::Hub::new(
+            store.clone(),
+            config.attendance.clone(),
+            metrics.registry().clone(),
+        ));
         Self {
             rooms,
+            attendance,
             store,
             keys: Arc::new(keys),
             account_throttle: Arc::new(LoginThrottle::new(a.max_failures, window, lockout)),
@@ -94,6 +109,10 @@ impl AppState {
         (name = "institutions", description = "Training institutions and staff"),
         (name = "classes", description = "Classes, rosters and filing (开班备案)"),
         (name = "supervision", description = "Regulator reads and the audit log"),
+        (name = "exams", description = "Question banks, timed attempts, automatic scoring"),
+        (name = "plans", description = "Business plans and the lecturer's review"),
+        (name = "reports", description = "Attendance, eligibility and the automatic reports"),
+        (name = "certificates", description = "Results review, e-certificates, roster notice (公示), subsidy"),
     )
 )]
 pub struct ApiDoc;
@@ -139,11 +158,35 @@ pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .routes(routes!(backups::list_backups))
         .routes(routes!(backups::public_keys))
         .routes(routes!(backups::download))
+        .routes(routes!(exams::add_question))
+        .routes(routes!(exams::get_exam, exams::put_exam))
+        .routes(routes!(exams::start_attempt, exams::list_attempts))
+        .routes(routes!(exams::submit_answers))
+        .routes(routes!(plans::list_plans))
+        .routes(routes!(plans::download_plan))
+        .routes(routes!(plans::decide_plan))
+        .routes(routes!(reports::get_attendance))
+        .routes(routes!(reports::get_report))
+        .routes(routes!(results::submit_results, results::get_results))
+        .routes(routes!(results::review_results))
+        .routes(routes!(certificates::stamp))
+        .routes(routes!(certificates::verify))
+        .routes(routes!(certificates::list_class))
+        .routes(routes!(certificates::mine))
+        .routes(routes!(certificates::claim))
+        .routes(routes!(certificates::pdf))
+        .routes(routes!(certificates::revoke))
+        .routes(routes!(certificates::public_certificate))
+        .routes(routes!(certificates::verify_page))
+        .routes(routes!(notice::publish))
+        .routes(routes!(notice::public_notice))
+        .routes(routes!(subsidy::get_subsidy))
         .layer(DefaultBodyLimit::max(limits.json_bytes));
     let uploads = OpenApiRouter::new()
         .routes(routes!(students::register))
         .routes(routes!(students::put_photo))
         .routes(routes!(classes::import_roster))
+        .routes(routes!(plans::upload_plan))
         .layer(DefaultBodyLimit::max(limits.upload_bytes));
     json.merge(uploads).split_for_parts()
 }

@@ -5,11 +5,17 @@
 //! Portable SQL only: `$N` placeholders (SQLite accepts them), `RETURNING`, `ON CONFLICT`,
 //! times as BIGINT unix milliseconds, dates as ISO text.
 
+pub mod attendance;
 pub mod audit;
+pub mod certificates;
 pub mod classes;
+pub mod exams;
 pub mod institutions;
 pub mod interactions;
 pub mod lecturers;
+pub mod plans;
+pub mod reports;
+pub mod results;
 pub mod sessions;
 pub mod students;
 pub mod users;

@@ -265,8 +265,10 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
+        // API errors are problem+json; human pages (e.g. /verify/{number}) answer in HTML.
+        let api = res.url().path().starts_with("/api/");
         let text = res.text().await.unwrap();
-        if status.is_client_error() || status.is_server_error() {
+        if api && (status.is_client_error() || status.is_server_error()) {
             assert_eq!(
                 ct, "application/problem+json",
                 "{status} without problem+json: {text}"
