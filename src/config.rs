@@ -37,6 +37,8 @@ pub struct Config {
     pub limits: BodyLimits,
     /// The SFU: bind address and node capacity.
     pub media: media::MediaConfig,
+    /// Face verification: model folder, threshold, workers, gates, sampling.
+    pub face: face::FaceConfig,
 }
 
 /// Log line format.
@@ -111,6 +113,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: BodyLimits::default(),
             media: media::MediaConfig::default(),
+            face: face::FaceConfig::default(),
         }
     }
 }
@@ -135,6 +138,10 @@ impl Config {
                 return Err(ConfigError::Missing(path.to_path_buf()));
             }
             figment = figment.merge(Toml::file(path));
+        }
+        // KETANG_MODELS (shared with scripts/setup.sh) names the face model folder.
+        if let Ok(dir) = std::env::var("KETANG_MODELS") {
+            figment = figment.merge(Serialized::default("face.models_dir", dir));
         }
         // Variables the scripts and the CLI use for themselves are not configuration keys.
         figment = figment.merge(

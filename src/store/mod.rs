@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod classes;
+pub mod face;
 pub mod institutions;
 pub mod lecturers;
 pub mod sessions;
