@@ -46,7 +46,7 @@ pub struct ImageInfo {
 }
 
 /// Why an image was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ImageError {
     /// Not JPEG or PNG by its content.
     #[error("not a JPEG or PNG image")]

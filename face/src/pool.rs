@@ -124,6 +124,14 @@ pub struct FacePool {
     max_pixels: u64,
 }
 
+impl std::fmt::Debug for FacePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FacePool")
+            .field("queue_depth", &self.queue_depth())
+            .finish_non_exhaustive()
+    }
+}
+
 impl FacePool {
     /// Starts `cfg.workers` threads, each loading the models; returns once all have loaded
     /// (or with the first loading error).
