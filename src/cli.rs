@@ -67,6 +67,9 @@ pub enum Command {
     /// Attendance tools.
     #[command(subcommand)]
     Attendance(AttendanceCommand),
+    /// Face verification tools.
+    #[command(subcommand)]
+    Face(FaceCommand),
 }
 
 /// `ketang attendance …`.
@@ -89,6 +92,35 @@ pub enum AttendanceCommand {
         /// Milliseconds between heartbeats.
         #[arg(long, default_value_t = 100)]
         tick_ms: u64,
+    },
+}
+
+/// `ketang face …`.
+#[derive(Subcommand, Debug)]
+pub enum FaceCommand {
+    /// Enroll from ENROLL_IMAGE (quality gates apply) and verify PROBE_IMAGE against it;
+    /// prints outcome and distance as JSON.
+    Verify {
+        /// The enrollment photo (one-inch photo).
+        enroll_image: PathBuf,
+        /// The photo or frame to check.
+        probe_image: PathBuf,
+    },
+    /// Accuracy on labelled pairs; the last line printed is one JSON object
+    /// {"pairs","accuracy","far","frr","threshold","no_face","ms_per_pair_p50"}.
+    Eval {
+        /// TSV with header `path_a  path_b  same` (paths relative to its folder).
+        #[arg(long)]
+        pairs: PathBuf,
+        /// Distance threshold (default: face.threshold from the configuration).
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// Jittered copies averaged for the enrollment side (0: one pass, as calibrated).
+        #[arg(long, default_value_t = 0)]
+        jitter: u32,
+        /// Worker threads (default: face.workers).
+        #[arg(long)]
+        workers: Option<usize>,
     },
 }
 
@@ -190,7 +222,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             crate::attendance::drive::run(&config, &plan).await
         }
+        Command::Face(cmd) => face_command(&config, cmd).await,
     }
+}
+
+async fn face_command(config: &Config, cmd: FaceCommand) -> anyhow::Result<()> {
+    let cfg = config.face.clone();
+    let out = tokio::task::spawn_blocking(move || match cmd {
+        FaceCommand::Verify {
+            enroll_image,
+            probe_image,
+        } => crate::face_checks::verify_command(&cfg, &enroll_image, &probe_image),
+        FaceCommand::Eval {
+            pairs,
+            threshold,
+            jitter,
+            workers,
+        } => crate::face_checks::eval_command(
+            &cfg,
+            &pairs,
+            threshold,
+            jitter,
+            workers.unwrap_or(cfg.workers),
+        )
+        .map(|r| serde_json::to_value(r).expect("serialisable")),
+    })
+    .await??;
+    println!("{out}");
+    Ok(())
 }
 
 async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {

@@ -43,6 +43,8 @@ pub struct Config {
     pub rooms: signaling::room::RoomConfig,
     /// Attendance, exams, eligibility thresholds, certificates and subsidy.
     pub attendance: crate::attendance::config::AttendanceConfig,
+    /// Face verification: model folder, threshold, workers, gates, sampling.
+    pub face: face::FaceConfig,
 }
 
 /// Log line format.
@@ -120,6 +122,7 @@ impl Default for Config {
             backup: Default::default(),
             rooms: signaling::room::RoomConfig::default(),
             attendance: crate::attendance::config::AttendanceConfig::default(),
+            face: face::FaceConfig::default(),
         }
     }
 }
@@ -144,6 +147,10 @@ impl Config {
                 return Err(ConfigError::Missing(path.to_path_buf()));
             }
             figment = figment.merge(Toml::file(path));
+        }
+        // KETANG_MODELS (shared with scripts/setup.sh) names the face model folder.
+        if let Ok(dir) = std::env::var("KETANG_MODELS") {
+            figment = figment.merge(Serialized::default("face.models_dir", dir));
         }
         // Variables the scripts and the CLI use for themselves are not configuration keys.
         figment = figment.merge(

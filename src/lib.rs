@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod demo;
+pub mod face_checks;
 pub mod filing;
 pub mod http;
 pub mod integrity;

@@ -92,6 +92,9 @@ impl Bound {
                 }
             }
         });
+        let evidence_purge = tokio::spawn(crate::face_checks::purge_evidence_forever(
+            self.state.store.clone(),
+        ));
         let app = http::router(self.state);
         let result = axum::serve(
             self.listener,
@@ -100,6 +103,7 @@ impl Bound {
         .with_graceful_shutdown(shutdown)
         .await;
         janitor.abort();
+        evidence_purge.abort();
         result.context("HTTP server failed")
     }
 }

@@ -236,12 +236,15 @@ async fn seeded(engine: Engine) -> (TestServer, World) {
         ("INSERT INTO business_plans (class_id, student_id, version, file_name, content_type, size_bytes, sha256, content, status, submitted_at) VALUES ($1, $2, 1, 'plan.pdf', 'application/pdf', 8, 'x', $3, 'submitted', $4)".into(), vec![json!(id), json!(student), json!("bytes"), json!(t)]),
         ("INSERT INTO class_reports (class_id, kind, format, content, generated_at) VALUES ($1, 'attendance', 'csv', $2, $3)".into(), vec![json!(id), json!("bytes"), json!(t)]),
         ("INSERT INTO class_results (class_id, status, snapshot, eligible_count, submitted_by, submitted_at) VALUES ($1, 'submitted', '{}', 1, $2, $3)".into(), vec![json!(id), json!(lecturer), json!(t)]),
+        ("INSERT INTO face_enrollments (user_id, embedding_enc, face_px, sharpness, brightness, enrolled_at) VALUES ($1, $2, 180, $3, $4, $5)".into(), vec![json!(student), json!("ciphertext"), json!(812.5), json!(0.43), json!(t)]),
+        ("INSERT INTO face_evidence (user_id, class_id, captured_at, distance, frame_enc, expires_at) VALUES ($1, $2, $3, $4, $5, $6)".into(), vec![json!(student), json!(id), json!(t), json!(0.81), json!("ciphertext"), json!(t + 90 * 86_400_000)]),
         ("INSERT INTO trainee_certificates (number, class_id, student_id, issued_at) VALUES ('KT-TEST-0001', $1, $2, $3)".into(), vec![json!(id), json!(student), json!(t)]),
     ];
     for (sql, args) in statements {
         let mut q = sqlx::query(&sql);
         for a in args {
             q = match a {
+                Value::Number(n) if n.is_f64() => q.bind(n.as_f64().unwrap()),
                 Value::Number(n) => q.bind(n.as_i64().unwrap()),
                 // Text stands for a BLOB's bytes here.
                 Value::String(b) => q.bind(b.into_bytes()),

@@ -89,6 +89,7 @@ pub fn check_photo(kind: PhotoKind, bytes: &[u8]) -> Result<&'static str, (Strin
                 face::image::ImageError::UnknownFormat => "not_an_image",
                 face::image::ImageError::Corrupt => "corrupt_image",
                 face::image::ImageError::TooSmall { .. } => "image_too_small",
+                face::image::ImageError::TooLarge { .. } => "image_too_large",
             };
             (code.into(), e.to_string())
         })

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod certificates;
 pub mod classes;
 pub mod exams;
+pub mod face;
 pub mod institutions;
 pub mod interactions;
 pub mod lecturers;
