@@ -65,12 +65,15 @@ impl FaceBox {
         }
     }
 
+    // `c_long` is i64 on the Linux targets Ketang runs on; the conversion keeps other
+    // targets compiling.
+    #[allow(clippy::useless_conversion)]
     fn from_dlib(r: &Rectangle) -> Self {
         FaceBox {
-            left: r.left as i64,
-            top: r.top as i64,
-            right: r.right as i64,
-            bottom: r.bottom as i64,
+            left: i64::from(r.left),
+            top: i64::from(r.top),
+            right: i64::from(r.right),
+            bottom: i64::from(r.bottom),
         }
     }
 }
