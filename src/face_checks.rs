@@ -2,7 +2,7 @@
 //! photo, persistence of mismatch evidence, the evidence purge job, and the `ketang face`
 //! commands.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use ::face::engine::Engine;
@@ -137,7 +137,7 @@ pub fn verify_command(
 /// `ketang face eval --pairs PAIRS.tsv`: the summary (its JSON is the last line printed).
 pub fn eval_command(
     cfg: &FaceConfig,
-    pairs: &PathBuf,
+    pairs: &Path,
     threshold: Option<f64>,
     jitter: u32,
     workers: usize,
