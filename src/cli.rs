@@ -232,7 +232,8 @@ async fn face_command(config: &Config, cmd: FaceCommand) -> anyhow::Result<()> {
         FaceCommand::Verify {
             enroll_image,
             probe_image,
-        } => crate::face_checks::verify_command(&cfg, &enroll_image, &probe_image),
+        } => crate::face_checks::verify_command(&cfg, &enroll_image, &probe_image)
+            .map(|v| v.to_string()),
         FaceCommand::Eval {
             pairs,
             threshold,
@@ -245,7 +246,8 @@ async fn face_command(config: &Config, cmd: FaceCommand) -> anyhow::Result<()> {
             jitter,
             workers.unwrap_or(cfg.workers),
         )
-        .map(|r| serde_json::to_value(r).expect("serialisable")),
+        // Serialised from the struct, so the keys keep the documented order.
+        .map(|r| serde_json::to_string(&r).expect("serialisable")),
     })
     .await??;
     println!("{out}");

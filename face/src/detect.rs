@@ -65,6 +65,9 @@ impl FaceBox {
         }
     }
 
+    // `c_long` is i64 on the Linux targets Ketang runs on; the conversion keeps other
+    // targets compiling.
+    #[allow(clippy::useless_conversion)]
     fn from_dlib(r: &Rectangle) -> Self {
         FaceBox {
             left: r.left,
