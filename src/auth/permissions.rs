@@ -38,11 +38,17 @@ pub enum Action {
     UploadStudentPhoto,
     /// Read the audit log.
     ReadAudit,
+    /// Publish media into a live room (the lecture, or a student's own camera).
+    PublishMedia,
+    /// Receive the lecture of a live room.
+    WatchLecture,
+    /// Receive one student's camera (assistants, lecturers, regulators; never students).
+    WatchStudentCamera,
 }
 
 impl Action {
     /// Every action (for the authorisation-matrix tests).
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 19] = [
         Action::UseOwnAccount,
         Action::ReadInstitutions,
         Action::ManageStaff,
@@ -59,6 +65,9 @@ impl Action {
         Action::ReadStudent,
         Action::UploadStudentPhoto,
         Action::ReadAudit,
+        Action::PublishMedia,
+        Action::WatchLecture,
+        Action::WatchStudentCamera,
     ];
 }
 
@@ -77,6 +86,9 @@ pub fn allowed(role: Role, action: Action) -> bool {
         RunClass => matches!(role, Admin | Lecturer),
         ReadStudent => matches!(role, Admin | Student | Regulator),
         UploadStudentPhoto => matches!(role, Admin | Student),
+        PublishMedia => matches!(role, Lecturer | Student),
+        WatchLecture => matches!(role, Lecturer | Assistant | Student | Regulator),
+        WatchStudentCamera => matches!(role, Lecturer | Assistant | Regulator),
     }
 }
 
@@ -117,8 +129,26 @@ mod tests {
                 Action::UseOwnAccount,
                 Action::ReadClasses,
                 Action::ReadStudent,
-                Action::UploadStudentPhoto
+                Action::UploadStudentPhoto,
+                Action::PublishMedia,
+                Action::WatchLecture,
             ]
         );
+    }
+
+    #[test]
+    fn only_staff_and_regulators_see_a_students_camera() {
+        for r in Role::ALL {
+            assert_eq!(
+                allowed(r, Action::WatchStudentCamera),
+                matches!(r, Role::Lecturer | Role::Assistant | Role::Regulator),
+                "{r:?}"
+            );
+        }
+        assert!(
+            !allowed(Role::Regulator, Action::PublishMedia),
+            "regulators are silent"
+        );
+        assert!(!allowed(Role::Admin, Action::PublishMedia));
     }
 }

@@ -8,6 +8,7 @@ pub mod classes;
 pub mod error;
 pub mod extract;
 pub mod institutions;
+pub mod media;
 pub mod observe;
 pub mod scope;
 pub mod staff;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub address_throttle: Arc<LoginThrottle>,
     /// Metrics registry.
     pub metrics: Metrics,
+    /// The SFU of this node.
+    pub sfu: Arc<::media::Sfu>,
 }
 
 impl AppState {
@@ -66,10 +69,26 @@ impl AppState {
                 window,
                 lockout,
             )),
+            sfu: start_sfu(&config, &metrics),
             config: Arc::new(config),
             metrics,
         }
     }
+}
+
+/// Starts the SFU; its typed events are logged until the attendance code takes them.
+fn start_sfu(config: &Config, metrics: &Metrics) -> Arc<::media::Sfu> {
+    let media_metrics = ::media::MediaMetrics::new(metrics.registry()).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "media metrics already registered; not exported twice");
+        ::media::MediaMetrics::unregistered()
+    });
+    let (sfu, mut events) = ::media::Sfu::new(config.media.clone(), media_metrics);
+    tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            tracing::debug!(event = ?e, "media event");
+        }
+    });
+    sfu
 }
 
 /// Top-level OpenAPI description; paths are added by the routers below.
@@ -82,6 +101,7 @@ impl AppState {
         (name = "institutions", description = "Training institutions and staff"),
         (name = "classes", description = "Classes, rosters and filing (开班备案)"),
         (name = "supervision", description = "Regulator reads and the audit log"),
+        (name = "media", description = "Publishing and watching live rooms (WebRTC, SDP offer/answer)"),
     )
 )]
 pub struct ApiDoc;
@@ -120,6 +140,8 @@ pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .routes(routes!(classes::finish_class))
         .routes(routes!(students::get_student))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(media::publish))
+        .routes(routes!(media::subscribe))
         .layer(DefaultBodyLimit::max(limits.json_bytes));
     let uploads = OpenApiRouter::new()
         .routes(routes!(students::register))
