@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod demo;
 pub mod filing;
 pub mod http;
+pub mod load;
 pub mod metrics;
 pub mod registration;
 pub mod server;
