@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod forwarder;
+pub mod frame_tap;
 pub mod keyframe;
 pub mod metrics;
 pub mod offer;
@@ -21,6 +22,7 @@ pub mod rtcp_tap;
 pub mod sfu;
 pub mod subscriber;
 pub mod vp8;
+pub mod vpx;
 pub mod watch;
 
 pub use config::MediaConfig;

@@ -532,6 +532,31 @@ impl Sfu {
         pc
     }
 
+    /// The frame tap: asks `student`'s camera in `room` for a keyframe, reassembles and
+    /// decodes it. Fails with [`MediaError::NoCamera`] when the student publishes no
+    /// camera, and [`MediaError::Tap`] when no decodable keyframe arrived within `timeout`.
+    pub async fn next_keyframe(
+        &self,
+        room: RoomId,
+        student: ParticipantId,
+        timeout: Duration,
+    ) -> Result<crate::frame_tap::Image, MediaError> {
+        let source = self
+            .existing_room(room)
+            .and_then(|r| r.source(crate::room::Source::Camera(student)))
+            .ok_or(MediaError::NoCamera(student))?;
+        // Bounded: a keyframe of a low-resolution camera is a few dozen packets; when the
+        // tap falls behind, packets are dropped and the assembler asks again.
+        let (tx, mut rx) = mpsc::channel(512);
+        source.add_tap(tx);
+        let deadline = Instant::now() + timeout;
+        let r = crate::frame_tap::next_keyframe(&mut rx, deadline, || source.request_keyframe())
+            .await
+            .map_err(MediaError::Tap);
+        drop(rx); // closes the tap; the fan-out forgets it on the next packet
+        r
+    }
+
     fn tick(&self, now: Instant) {
         let rooms: Vec<Arc<Room>> = self
             .rooms
