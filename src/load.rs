@@ -78,6 +78,8 @@ async fn plan(config: &Config, opts: &LoadOptions) -> anyhow::Result<Vec<RoomPla
 }
 
 struct Scrape {
+    /// Packets dropped for a full queue or a refusing transport.
+    drops: f64,
     cpu_s: f64,
     forwarded: f64,
     rss_bytes: f64,
@@ -96,8 +98,17 @@ async fn scrape(http: &reqwest::Client, url: &str) -> anyhow::Result<Scrape> {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     };
+    let drops = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("media_drops_total{")
+                && (l.contains("reason=\"queue_full\"") || l.contains("reason=\"transport\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
     Ok(Scrape {
-        cpu_s: sum("process_cpu_seconds_total"),
+        drops,
+        cpu_s: sum("ketang_process_cpu_seconds"),
         forwarded: sum("media_forwarded_packets_total"),
         rss_bytes: sum("process_resident_memory_bytes"),
     })
@@ -262,5 +273,6 @@ pub async fn run(config: Config, opts: LoadOptions) -> anyhow::Result<serde_json
         "forwarded_pps": (forwarded / secs).round(),
         "server_cpu_us_per_pkt": if forwarded > 0.0 { (cpu_us / forwarded * 100.0).round() / 100.0 } else { 0.0 },
         "server_rss_mb": (after.rss_bytes / 1e6).round(),
+        "server_drops": after.drops - before.drops,
     }))
 }

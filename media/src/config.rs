@@ -14,9 +14,6 @@ pub struct MediaConfig {
     pub max_subscribers: u32,
     /// Most RTP packets per second this node forwards; joins that would exceed it are refused.
     pub max_forwarded_pps: u64,
-    /// Packets each subscriber track may have queued; beyond, packets are dropped (and the
-    /// video track waits for the next keyframe).
-    pub subscriber_queue: usize,
     /// At most one keyframe request per publisher track per this many milliseconds.
     pub keyframe_interval_ms: u64,
     /// Media counts as stalled after this long without a delivered packet.
@@ -33,7 +30,6 @@ impl Default for MediaConfig {
             bind_ip: IpAddr::from([127, 0, 0, 1]),
             max_subscribers: 1000,
             max_forwarded_pps: 200_000,
-            subscriber_queue: 256,
             keyframe_interval_ms: 500,
             stall_after_ms: 2000,
             gather_timeout_ms: 5000,

@@ -17,7 +17,7 @@ use webrtc::peer_connection::PeerConnection;
 use crate::forwarder::{InHeader, Verdict};
 use crate::keyframe::KeyframeGate;
 use crate::metrics::{DropReason, RoomMetrics};
-use crate::subscriber::SinkSlot;
+use crate::subscriber::{Offered, SinkSlot};
 use crate::vp8;
 use crate::{ParticipantId, PublishKind, SessionId};
 
@@ -149,6 +149,7 @@ impl TrackFanout {
         }
         let sinks = self.sinks.read().unwrap_or_else(|e| e.into_inner());
         let (mut need_key, mut waiting, mut full, mut stale) = (false, 0, 0, 0);
+        let (mut sent, mut refused) = (0u64, 0u64);
         for slot in sinks.iter() {
             match slot.forward(input) {
                 Verdict::Forward(out) => {
@@ -157,9 +158,13 @@ impl TrackFanout {
                     p.header.payload_type = out.payload_type;
                     p.header.sequence_number = out.seq;
                     p.header.timestamp = out.ts;
-                    if !slot.offer(p) {
-                        full += 1;
-                        need_key |= video;
+                    match slot.offer(p) {
+                        Offered::Sent => sent += 1,
+                        Offered::Full => {
+                            full += 1;
+                            need_key |= video;
+                        }
+                        Offered::Refused => refused += 1,
                     }
                 }
                 Verdict::AwaitingKeyframe => {
@@ -168,6 +173,15 @@ impl TrackFanout {
                 }
                 Verdict::Stale => stale += 1,
             }
+        }
+        if sent > 0 {
+            self.metrics.forwarded_packets.inc_by(sent);
+            self.metrics
+                .forwarded_bytes
+                .inc_by(sent * pkt.payload.len() as u64);
+        }
+        if refused > 0 {
+            self.metrics.drop(DropReason::Transport, refused);
         }
         if waiting > 0 {
             self.metrics.drop(DropReason::AwaitingKeyframe, waiting);

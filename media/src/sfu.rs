@@ -413,7 +413,6 @@ impl Sfu {
                 ssrc,
                 pt,
                 track,
-                self.cfg.subscriber_queue,
                 delivered.clone(),
                 room.metrics.clone(),
             ));

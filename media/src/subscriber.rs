@@ -1,23 +1,26 @@
-//! Egress to one subscribing peer: one outgoing track per slot (audio, camera, screen),
-//! each fed by a bounded queue that the publisher's fan-out fills without waiting and a
-//! writer task drains into the connection. Keyframe requests from the viewer go back to
-//! whichever publisher track currently feeds the slot.
+//! Egress to one subscribing peer: one outgoing track per slot (audio, camera, screen).
+//! The publisher's fan-out hands each rewritten packet straight to the connection's
+//! bounded driver queue (256 events, fixed by the `webrtc` crate) and never waits: when
+//! that queue is full the packet is dropped and counted (and a video slot waits for the
+//! next keyframe). No extra task or queue per subscriber: one task hop less per packet.
+//! Keyframe requests from the viewer go back to whichever publisher track currently feeds
+//! the slot.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
 
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
-use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::PeerConnection;
 
 use crate::forwarder::{Forwarder, InHeader, Verdict};
-use crate::metrics::{DropReason, RoomMetrics};
+use crate::metrics::RoomMetrics;
 use crate::peer::{opus, vp8};
 use crate::publisher::{SlotKind, TrackFanout};
 use crate::rtcp_tap::is_keyframe_request;
@@ -29,8 +32,20 @@ pub struct SinkSlot {
     /// Which source slot it shows.
     pub kind: SlotKind,
     fwd: Mutex<Forwarder>,
-    tx: mpsc::Sender<rtp::Packet>,
+    track: Arc<TrackLocalStaticRTP>,
+    delivered: Arc<AtomicU64>,
     source: Mutex<Weak<TrackFanout>>,
+}
+
+/// What became of a packet offered to a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offered {
+    /// Queued for the connection.
+    Sent,
+    /// The connection's queue was full: dropped.
+    Full,
+    /// The connection refused it (not bound yet, or closed): dropped.
+    Refused,
 }
 
 impl SinkSlot {
@@ -53,21 +68,26 @@ impl SinkSlot {
             .forward(h)
     }
 
-    /// Queues a rewritten packet; false (and the slot waits for a keyframe) when full.
-    pub(crate) fn offer(&self, p: rtp::Packet) -> bool {
-        match self.tx.try_send(p) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+    /// Hands a rewritten packet to the connection without waiting.
+    pub(crate) fn offer(&self, p: rtp::Packet) -> Offered {
+        let mut fut = self.track.write_rtp(p);
+        let mut cx = Context::from_waker(Waker::noop());
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(Ok(())) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                Offered::Sent
+            }
+            Poll::Ready(Err(_)) => Offered::Refused,
+            // Dropping the pending send withdraws the packet: the queue stays bounded.
+            Poll::Pending => {
                 if self.kind.is_video() {
                     self.fwd
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .require_keyframe();
                 }
-                false
+                Offered::Full
             }
-            // The writer is gone (subscriber leaving): nothing to count.
-            Err(mpsc::error::TrySendError::Closed(_)) => true,
         }
     }
 }
@@ -150,49 +170,28 @@ pub async fn add_tracks(
     Ok(out)
 }
 
-/// Makes the slot for a negotiated track and starts its writer and RTCP reader.
+/// Makes the slot for a negotiated track and starts its RTCP reader.
 pub fn start_slot(
     kind: SlotKind,
     ssrc: u32,
     payload_type: u8,
     track: Arc<TrackLocalStaticRTP>,
-    queue: usize,
     delivered: Arc<AtomicU64>,
     metrics: RoomMetrics,
 ) -> Arc<SinkSlot> {
-    let (tx, rx) = mpsc::channel(queue.max(1));
     // 1/30 s of video, one 20 ms Opus frame.
     let gap = if kind.is_video() { 3000 } else { 960 };
     let slot = Arc::new(SinkSlot {
         kind,
         fwd: Mutex::new(Forwarder::new(ssrc, payload_type, kind.is_video(), gap)),
-        tx,
+        track: track.clone(),
+        delivered,
         source: Mutex::new(Weak::new()),
     });
-    tokio::spawn(write_loop(rx, track.clone(), delivered, metrics.clone()));
     if kind.is_video() {
         tokio::spawn(read_rtcp(Arc::downgrade(&slot), track, metrics));
     }
     slot
-}
-
-async fn write_loop(
-    mut rx: mpsc::Receiver<rtp::Packet>,
-    track: Arc<TrackLocalStaticRTP>,
-    delivered: Arc<AtomicU64>,
-    metrics: RoomMetrics,
-) {
-    while let Some(p) = rx.recv().await {
-        let bytes = p.payload.len() as u64;
-        match track.write_rtp(p).await {
-            Ok(()) => {
-                metrics.forwarded_packets.inc();
-                metrics.forwarded_bytes.inc_by(bytes);
-                delivered.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => metrics.drop(DropReason::Transport, 1),
-        }
-    }
 }
 
 async fn read_rtcp(slot: Weak<SinkSlot>, track: Arc<TrackLocalStaticRTP>, metrics: RoomMetrics) {
