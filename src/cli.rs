@@ -70,6 +70,21 @@ pub enum Command {
     /// Face verification tools.
     #[command(subcommand)]
     Face(FaceCommand),
+    /// Load a running server with real WebRTC peers; prints one JSON line last.
+    Load {
+        /// Server URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: String,
+        /// Subscribers in total (spread over the rooms, at most one per enrolled student).
+        #[arg(long, default_value_t = 50)]
+        subscribers: usize,
+        /// Seconds measured after everyone joined.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Room (class id); repeat for several; default: every live class.
+        #[arg(long = "room")]
+        rooms: Vec<i64>,
+    },
 }
 
 /// `ketang attendance …`.
@@ -223,6 +238,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::attendance::drive::run(&config, &plan).await
         }
         Command::Face(cmd) => face_command(&config, cmd).await,
+        Command::Load {
+            url,
+            subscribers,
+            seconds,
+            rooms,
+        } => {
+            let opts = crate::load::LoadOptions {
+                url,
+                subscribers,
+                seconds,
+                rooms,
+            };
+            let line = crate::load::run(config, opts).await?;
+            println!("{line}");
+            Ok(())
+        }
     }
 }
 

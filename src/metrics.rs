@@ -29,6 +29,10 @@ impl Metrics {
                 prometheus::process_collector::ProcessCollector::for_self(),
             ))
             .expect("register process collector");
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(crate::cpu_metric::CpuSeconds::new()))
+            .expect("register precise CPU collector");
         let http_requests = IntCounterVec::new(
             Opts::new(
                 "http_requests_total",

@@ -74,11 +74,17 @@ pub enum Action {
     PublishNotice,
     /// Read a class's subsidy summary.
     ReadSubsidy,
+    /// Publish media into a live room (the lecture, or a student's own camera).
+    PublishMedia,
+    /// Receive the lecture of a live room.
+    WatchLecture,
+    /// Receive one student's camera (assistants, lecturers, regulators; never students).
+    WatchStudentCamera,
 }
 
 impl Action {
     /// Every action (for the authorisation-matrix tests).
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 37] = [
         Action::UseOwnAccount,
         Action::ReadInstitutions,
         Action::ManageStaff,
@@ -113,6 +119,9 @@ impl Action {
         Action::RevokeCertificate,
         Action::PublishNotice,
         Action::ReadSubsidy,
+        Action::PublishMedia,
+        Action::WatchLecture,
+        Action::WatchStudentCamera,
     ];
 }
 
@@ -141,6 +150,9 @@ pub fn allowed(role: Role, action: Action) -> bool {
         SubmitResults | StampCertificates => role == Admin,
         ReviewResults | VerifyCertificates | PublishNotice => role == Regulator,
         RevokeCertificate | ReadSubsidy => matches!(role, Admin | Regulator),
+        PublishMedia => matches!(role, Lecturer | Student),
+        WatchLecture => matches!(role, Lecturer | Assistant | Student | Regulator),
+        WatchStudentCamera => matches!(role, Lecturer | Assistant | Regulator),
     }
 }
 
@@ -196,6 +208,8 @@ mod tests {
                 Action::SubmitPlan,
                 Action::ReadPlans,
                 Action::ClaimCertificate,
+                Action::PublishMedia,
+                Action::WatchLecture,
             ]
         );
     }
@@ -213,5 +227,21 @@ mod tests {
             assert_eq!(allowed(r, Action::StampCertificates), r == Role::Admin);
             assert_eq!(allowed(r, Action::ReviewPlan), r == Role::Lecturer);
         }
+    }
+
+    #[test]
+    fn only_staff_and_regulators_see_a_students_camera() {
+        for r in Role::ALL {
+            assert_eq!(
+                allowed(r, Action::WatchStudentCamera),
+                matches!(r, Role::Lecturer | Role::Assistant | Role::Regulator),
+                "{r:?}"
+            );
+        }
+        assert!(
+            !allowed(Role::Regulator, Action::PublishMedia),
+            "regulators are silent"
+        );
+        assert!(!allowed(Role::Admin, Action::PublishMedia));
     }
 }

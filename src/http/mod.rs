@@ -12,6 +12,7 @@ pub mod error;
 pub mod exams;
 pub mod extract;
 pub mod institutions;
+pub mod media;
 pub mod notice;
 pub mod observe;
 pub mod plans;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub rooms: Arc<crate::classroom::ClassRooms>,
     /// Attendance event ingestion.
     pub attendance: Arc<crate::attendance::Hub>,
+    /// The SFU of this node.
+    pub sfu: Arc<::media::Sfu>,
 }
 
 impl AppState {
@@ -93,10 +96,26 @@ impl AppState {
                 window,
                 lockout,
             )),
+            sfu: start_sfu(&config, &metrics),
             config: Arc::new(config),
             metrics,
         }
     }
+}
+
+/// Starts the SFU; its typed events are logged until the attendance code takes them.
+fn start_sfu(config: &Config, metrics: &Metrics) -> Arc<::media::Sfu> {
+    let media_metrics = ::media::MediaMetrics::new(metrics.registry()).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "media metrics already registered; not exported twice");
+        ::media::MediaMetrics::unregistered()
+    });
+    let (sfu, mut events) = ::media::Sfu::new(config.media.clone(), media_metrics);
+    tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            tracing::debug!(event = ?e, "media event");
+        }
+    });
+    sfu
 }
 
 /// Top-level OpenAPI description; paths are added by the routers below.
@@ -113,6 +132,7 @@ impl AppState {
         (name = "plans", description = "Business plans and the lecturer's review"),
         (name = "reports", description = "Attendance, eligibility and the automatic reports"),
         (name = "certificates", description = "Results review, e-certificates, roster notice (公示), subsidy"),
+        (name = "media", description = "Publishing and watching live rooms (WebRTC, SDP offer/answer)"),
     )
 )]
 pub struct ApiDoc;
@@ -181,6 +201,8 @@ pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .routes(routes!(notice::publish))
         .routes(routes!(notice::public_notice))
         .routes(routes!(subsidy::get_subsidy))
+        .routes(routes!(media::publish))
+        .routes(routes!(media::subscribe))
         .layer(DefaultBodyLimit::max(limits.json_bytes));
     let uploads = OpenApiRouter::new()
         .routes(routes!(students::register))

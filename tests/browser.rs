@@ -1,0 +1,236 @@
+//! Browser end to end in Debian's headless Chromium (driven over the DevTools protocol,
+//! no downloaded browser): the lecturer's page publishes the fake camera through the SFU
+//! and a student's page decodes it.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use ketang::demo::{self, DEMO_PASSWORD};
+use serde_json::{json, Value};
+use signaling::Role;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_tungstenite::tungstenite::Message;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+struct Cdp {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next: u64,
+}
+
+impl Cdp {
+    async fn call(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
+        self.next += 1;
+        let id = self.next;
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        self.ws
+            .send(Message::Text(msg.to_string().into()))
+            .await
+            .unwrap();
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(30), self.ws.next())
+                .await
+                .expect("DevTools answers")
+                .unwrap()
+                .unwrap();
+            let Message::Text(t) = m else { continue };
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    async fn open(&mut self, url: &str) -> String {
+        let t = self
+            .call("Target.createTarget", json!({"url": url}), None)
+            .await;
+        let a = self
+            .call(
+                "Target.attachToTarget",
+                json!({"targetId": t["targetId"], "flatten": true}),
+                None,
+            )
+            .await;
+        a["sessionId"].as_str().unwrap().to_string()
+    }
+
+    async fn eval(&mut self, session: &str, expr: &str) -> Value {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expr, "awaitPromise": true, "returnByValue": true}),
+                Some(session),
+            )
+            .await;
+        r["result"]["value"].clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_student_page_decodes_the_lecturers_fake_camera() {
+    assert!(
+        std::path::Path::new(CHROMIUM).exists(),
+        "this test needs Debian's chromium (apt-get install chromium)"
+    );
+    let server = TestServer::start(Engine::Sqlite).await;
+    let report = demo::seed(&server.state, 1, 2).await.unwrap();
+    let class = report.live_classes[0].0;
+    let lecturer_name = {
+        let mut conn = server.store().conn().await.unwrap();
+        let c = ketang::store::classes::get(&mut conn, class)
+            .await
+            .unwrap()
+            .unwrap();
+        ketang::store::users::get(&mut conn, c.lecturer_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .username
+    };
+    let student_name = report
+        .accounts
+        .iter()
+        .find(|a| a.role == Role::Student && a.class == Some(class))
+        .unwrap()
+        .username
+        .clone();
+    let lecturer = server.login(&lecturer_name, DEMO_PASSWORD).await;
+    let student = server.login(&student_name, DEMO_PASSWORD).await;
+
+    let profile = tempfile::tempdir().unwrap();
+    let mut chromium = tokio::process::Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromium starts");
+    let mut lines = BufReader::new(chromium.stderr.take().unwrap()).lines();
+    let ws_url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if let Some(u) = l.split("DevTools listening on ").nth(1) {
+                return u.trim().to_string();
+            }
+        }
+        panic!("chromium exited without a DevTools address");
+    })
+    .await
+    .expect("chromium prints its DevTools address");
+    // Keep draining its log so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .unwrap();
+    let mut cdp = Cdp { ws, next: 0 };
+
+    let page = |token: &str, mode: &str| {
+        format!(
+            "{}/live.html#class={class}&token={token}&mode={mode}",
+            server.base
+        )
+    };
+    let lect = cdp
+        .open(&page(lecturer.token.as_deref().unwrap(), "lecture"))
+        .await;
+    let watch = cdp
+        .open(&page(student.token.as_deref().unwrap(), "watch"))
+        .await;
+
+    let t0 = Instant::now();
+    let mut frames = 0;
+    while t0.elapsed() < Duration::from_secs(40) {
+        frames = cdp
+            .eval(&watch, "window.ketangFrames ? window.ketangFrames() : 0")
+            .await
+            .as_u64()
+            .unwrap_or(0);
+        if frames > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let lect_status = cdp.eval(&lect, "window.ketangStatus").await;
+    let watch_status = cdp.eval(&watch, "window.ketangStatus").await;
+    assert!(
+        frames > 0,
+        "student decoded no frame in 40 s (lecturer: {lect_status}, student: {watch_status})"
+    );
+    assert_eq!(watch_status, "connection connected");
+    let sent = cdp
+        .eval(&lect, "window.ketangFrames()")
+        .await
+        .as_u64()
+        .unwrap_or(0);
+    assert!(sent > 0, "the lecturer's page encoded frames");
+
+    // The student's page publishes the camera; the frame tap decodes a keyframe of it.
+    let student_id = student.get("/api/me").await.1["id"].as_i64().unwrap();
+    let cam = cdp
+        .open(&page(student.token.as_deref().unwrap(), "camera"))
+        .await;
+    let t0 = Instant::now();
+    let image = loop {
+        match server
+            .state
+            .sfu
+            .next_keyframe(class, student_id, Duration::from_secs(10))
+            .await
+        {
+            Ok(img) => break img,
+            Err(e) if t0.elapsed() < Duration::from_secs(30) => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!(
+                "no frame from the student's camera: {e} (page: {})",
+                cdp.eval(&cam, "window.ketangStatus").await
+            ),
+        }
+    };
+    assert_eq!(
+        (image.width, image.height),
+        (320, 240),
+        "the low-resolution camera"
+    );
+    assert_eq!(image.rgb.len(), 320 * 240 * 3);
+    let distinct: std::collections::HashSet<&[u8]> = image.rgb.chunks(3).collect();
+    assert!(
+        distinct.len() > 16,
+        "a real picture, not a flat fill ({} colours)",
+        distinct.len()
+    );
+    // And the lecture watcher never receives it: its page still shows one video track.
+    let tracks = cdp
+        .eval(
+            &watch,
+            "window.ketangPc.getReceivers().filter(r => r.track.kind === 'video').length",
+        )
+        .await;
+    assert_eq!(tracks, 1);
+    let _ = chromium.kill().await;
+    server.stop().await;
+}
