@@ -77,7 +77,8 @@ fn invalid(errors: Vec<serde_json::Value>) -> ApiError {
         .with("errors", errors)
 }
 
-async fn audit_class(
+/// Appends an audit entry about `class` by `me`.
+pub(crate) async fn audit_class(
     conn: &mut Conn,
     me: &User,
     class: &Class,

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::classes::audit_class;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, CurrentUser};
 use super::reports::summary_of;
@@ -16,33 +17,9 @@ use super::scope::class_for;
 use super::AppState;
 use crate::auth::Action;
 use crate::filing::status::ClassStatus;
+use crate::store::certificates;
 use crate::store::classes::Class;
 use crate::store::results::{self, ResultRow, Results};
-use crate::store::users::User;
-use crate::store::{audit, certificates, Conn};
-
-async fn audit_class(
-    conn: &mut Conn,
-    me: &User,
-    class: &Class,
-    action: &str,
-    detail: serde_json::Value,
-) -> ApiResult<()> {
-    audit::record(
-        conn,
-        &audit::NewEntry {
-            actor_id: Some(me.id),
-            actor_role: Some(me.role.as_str()),
-            action,
-            target_kind: "class",
-            target_id: Some(class.id.to_string()),
-            institution_id: Some(class.institution_id),
-            detail,
-        },
-    )
-    .await?;
-    Ok(())
-}
 
 /// The institution submits a finished class's results (a snapshot of every student's
 /// eligibility) to the bureau.
