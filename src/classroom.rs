@@ -150,6 +150,12 @@ impl ClassRooms {
         self.rooms.config()
     }
 
+    /// People in the room of a class now (0 when its room is not running); regulators
+    /// are never counted.
+    pub fn online(&self, class_id: i64) -> u32 {
+        self.rooms.online(class_id).unwrap_or(0) as u32
+    }
+
     /// Counts a connection opening (+1) or closing (-1).
     pub fn connection(&self, delta: i64) {
         self.metrics.connections.add(delta);

@@ -256,6 +256,35 @@ async fn eventually(s: &TestServer, sql: &str, n: i64) -> i64 {
 
 const SHORT: Duration = Duration::from_millis(300);
 
+/// The regulator's list of live rooms counts the people in each room (never regulators).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_rooms_count_the_people_in_each_room() {
+    let s = TestServer::start(Engine::Sqlite).await;
+    let c = live_class(&s).await;
+    let mut reg_http = s.client();
+    reg_http.token = Some(c.regulator.1.clone());
+    let online = |rooms: Value| rooms[0]["online"].clone();
+    let (_, rooms) = reg_http.get("/api/supervision/rooms").await;
+    assert_eq!(rooms[0]["class_id"], c.id);
+    assert_eq!(online(rooms), 0);
+
+    let (mut lecturer, _) = connect_joined(&s, &c.lecturer.1, c.id).await;
+    let (_s1, _) = connect_joined(&s, &c.students[0].1, c.id).await;
+    let (s2, _) = connect_joined(&s, &c.students[1].1, c.id).await;
+    let (_reg, _) = connect_joined(&s, &c.regulator.1, c.id).await;
+    lecturer.expect("presence", |p| p["online"] == 3).await;
+    let (_, rooms) = reg_http.get("/api/supervision/rooms").await;
+    assert_eq!(online(rooms), 3, "the regulator is not counted");
+
+    // A student who leaves for good is no longer counted.
+    let mut s2 = s2;
+    s2.send(json!({"type": "leave"})).await;
+    lecturer.expect("presence", |p| p["online"] == 2).await;
+    let (_, rooms) = reg_http.get("/api/supervision/rooms").await;
+    assert_eq!(online(rooms), 2);
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_enters_and_the_regulator_is_invisible_and_silent() {
     let s = TestServer::start(Engine::Sqlite).await;

@@ -5,6 +5,7 @@
 //! dropped rather than allowed to stall everyone else.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +49,8 @@ pub struct RoomHandle {
     tx: mpsc::UnboundedSender<Command>,
     class_id: i64,
     session_id: i64,
+    /// Listed participants, as of the room's last step (read without a round trip).
+    online: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Command {
@@ -70,6 +73,11 @@ impl RoomHandle {
     /// The live session.
     pub fn session_id(&self) -> i64 {
         self.session_id
+    }
+
+    /// Listed participants (regulators are never counted), as of the room's last step.
+    pub fn online(&self) -> usize {
+        self.online.load(Ordering::Relaxed)
     }
 
     /// Whether the room task has ended.
@@ -143,10 +151,12 @@ pub fn spawn(room: Room, sinks: RoomSinks, on_idle: impl FnOnce() + Send + 'stat
         tx: tx.clone(),
         class_id: room.class_id(),
         session_id: room.session_id(),
+        online: Arc::new(AtomicUsize::new(0)),
     };
     let weak = tx.downgrade();
     drop(tx);
-    tokio::spawn(run(room, rx, weak, sinks, on_idle));
+    let online = handle.online.clone();
+    tokio::spawn(run(room, rx, weak, sinks, online, on_idle));
     handle
 }
 
@@ -155,6 +165,7 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Command>,
     me: mpsc::WeakUnboundedSender<Command>,
     sinks: RoomSinks,
+    online: Arc<AtomicUsize>,
     on_idle: impl FnOnce() + Send + 'static,
 ) {
     let class_id = room.class_id();
@@ -205,6 +216,7 @@ async fn run(
                 out.extend(room.handle(now, Input::Disconnected { conn }));
             }
         }
+        online.store(room.online(), Ordering::Relaxed);
         if room.is_idle(now) {
             break;
         }

@@ -64,6 +64,11 @@ impl Rooms {
         handle
     }
 
+    /// Listed participants in the running room of a class (None: no room is running).
+    pub fn online(&self, class_id: i64) -> Option<usize> {
+        self.get(class_id).map(|h| h.online())
+    }
+
     /// How many rooms are running.
     pub fn len(&self) -> usize {
         let open = self.open.lock().expect("rooms lock");

@@ -246,27 +246,6 @@ pub async fn list_lecturers(
     Ok(Json(out))
 }
 
-/// Who is online in a room. The signaling crate's room registry will implement this; until
-/// it is wired in, [`NoPresence`] answers "unknown" for every room.
-pub trait Presence: Send + Sync {
-    /// People connected to the room of `class_id` (None: not known).
-    fn online(&self, class_id: i64) -> Option<u32>;
-    /// Where the counts come from (shown to the regulator).
-    fn source(&self) -> &'static str;
-}
-
-/// Placeholder presence source: counts unknown.
-pub struct NoPresence;
-
-impl Presence for NoPresence {
-    fn online(&self, _: i64) -> Option<u32> {
-        None
-    }
-    fn source(&self) -> &'static str {
-        "placeholder: live presence is not wired to the signaling rooms yet"
-    }
-}
-
 /// A room live now.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct LiveRoom {
@@ -278,10 +257,9 @@ pub struct LiveRoom {
     pub institution_id: i64,
     /// Enrolled students.
     pub enrolled: i64,
-    /// People online now (null: not known yet).
-    pub online: Option<u32>,
-    /// Where `online` comes from.
-    pub online_source: String,
+    /// People in the room now: connected, or dropped and still within their resume
+    /// window. Silent regulators are never counted. 0 when nobody has entered yet.
+    pub online: u32,
 }
 
 /// Classes of the jurisdiction that are live now, with online counts.
@@ -292,7 +270,6 @@ pub async fn live_rooms(
     me: CurrentUser,
 ) -> ApiResult<Json<Vec<LiveRoom>>> {
     me.require(Action::Supervise)?;
-    let presence: &dyn Presence = &NoPresence;
     let mut conn = st.store.conn().await?;
     let jurisdiction = me.user.jurisdiction.as_deref().unwrap_or("");
     let rooms = classes::list(&mut conn, ClassScope::Jurisdiction(jurisdiction))
@@ -300,8 +277,7 @@ pub async fn live_rooms(
         .into_iter()
         .filter(|c| c.status.as_str() == "live")
         .map(|c| LiveRoom {
-            online: presence.online(c.id),
-            online_source: presence.source().into(),
+            online: st.rooms.online(c.id),
             class_id: c.id,
             name: c.name,
             institution_id: c.institution_id,
