@@ -25,7 +25,7 @@ use crate::store::users::User;
 use crate::store::{interactions, Conn, Store, StoreError};
 
 /// A lecturer may open the room this long before the session's start.
-const EARLY_ENTRY_MS: i64 = 30 * 60 * 1000;
+pub(crate) const EARLY_ENTRY_MS: i64 = 30 * 60 * 1000;
 
 /// Why someone cannot enter a room (sent as an `error` message).
 #[derive(Debug, thiserror::Error)]

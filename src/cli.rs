@@ -136,6 +136,14 @@ pub enum FaceCommand {
         /// Worker threads (default: face.workers).
         #[arg(long)]
         workers: Option<usize>,
+        /// Also cross-validate the threshold over K folds (chosen on K-1, judged on the
+        /// held-out fold); printed as a `{"cross_validation":…}` line before the summary.
+        #[arg(long, value_name = "K")]
+        folds: Option<usize>,
+        /// Choose the threshold on this other labelled set (best accuracy there) and judge
+        /// --pairs with it: a held-out test of the calibration.
+        #[arg(long, value_name = "PAIRS.tsv", conflicts_with = "threshold")]
+        choose_on: Option<PathBuf>,
     },
 }
 
@@ -190,6 +198,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.listen = l;
             }
             let state = server::app_state(config).await?;
+            server::start_face(&state)?;
             crate::integrity::cli::spawn_scheduler(
                 state.store.clone(),
                 (*state.config).clone(),
@@ -270,15 +279,21 @@ async fn face_command(config: &Config, cmd: FaceCommand) -> anyhow::Result<()> {
             threshold,
             jitter,
             workers,
+            folds,
+            choose_on,
         } => crate::face_checks::eval_command(
             &cfg,
-            &pairs,
-            threshold,
-            jitter,
-            workers.unwrap_or(cfg.workers),
+            &crate::face_checks::EvalRequest {
+                pairs,
+                threshold,
+                jitter,
+                workers: workers.unwrap_or(cfg.workers),
+                folds,
+                choose_on,
+            },
         )
         // Serialised from the struct, so the keys keep the documented order.
-        .map(|r| serde_json::to_string(&r).expect("serialisable")),
+        .map(|lines| lines.join("\n")),
     })
     .await??;
     println!("{out}");

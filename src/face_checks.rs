@@ -32,6 +32,30 @@ pub fn start_pool(cfg: &FaceConfig, registry: &prometheus::Registry) -> anyhow::
     )?)
 }
 
+/// The face worker pool of a running server: started by `ketang serve` when face checks
+/// are enabled (a missing model stops start-up), absent otherwise.
+#[derive(Clone, Default)]
+pub struct FaceService {
+    pool: std::sync::Arc<std::sync::OnceLock<FacePool>>,
+}
+
+impl FaceService {
+    /// Verifies the models and starts the pool (once; later calls keep the first pool).
+    pub fn start(&self, cfg: &FaceConfig, registry: &prometheus::Registry) -> anyhow::Result<()> {
+        if self.pool.get().is_some() {
+            return Ok(());
+        }
+        let pool = start_pool(cfg, registry)?;
+        let _ = self.pool.set(pool);
+        Ok(())
+    }
+
+    /// The pool, if face checks run on this server.
+    pub fn pool(&self) -> Option<&FacePool> {
+        self.pool.get()
+    }
+}
+
 /// Why a student could not be enrolled.
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollmentError {
@@ -134,32 +158,61 @@ pub fn verify_command(
     }))
 }
 
-/// `ketang face eval --pairs PAIRS.tsv`: the summary (its JSON is the last line printed).
-pub fn eval_command(
-    cfg: &FaceConfig,
-    pairs: &Path,
-    threshold: Option<f64>,
-    jitter: u32,
-    workers: usize,
-) -> anyhow::Result<eval::Report> {
+/// What `ketang face eval` was asked.
+pub struct EvalRequest {
+    /// Labelled pairs to judge.
+    pub pairs: std::path::PathBuf,
+    /// Fixed threshold (default: the configuration's).
+    pub threshold: Option<f64>,
+    /// Jittered copies on the enrollment side.
+    pub jitter: u32,
+    /// Worker threads.
+    pub workers: usize,
+    /// Cross-validate the threshold over this many folds.
+    pub folds: Option<usize>,
+    /// Choose the threshold on this other set.
+    pub choose_on: Option<std::path::PathBuf>,
+}
+
+/// `ketang face eval --pairs PAIRS.tsv`: the lines to print; the last one is the summary
+/// object `{"pairs","accuracy","far","frr","threshold","no_face","ms_per_pair_p50"}`.
+pub fn eval_command(cfg: &FaceConfig, req: &EvalRequest) -> anyhow::Result<Vec<String>> {
     let models = ModelSet::verify(&cfg.models_dir)?;
-    let pairs = eval::read_pairs(pairs)?;
     let opts = EvalOptions {
-        jitter,
-        workers,
+        jitter: req.jitter,
+        workers: req.workers,
         max_pixels: cfg.max_pixels,
         engine: cfg.engine,
     };
-    let results = eval::run(&pairs, &models, &opts)?;
-    for r in results.iter().filter(|r| r.error.is_some()) {
-        eprintln!(
-            "pair {}: {}",
-            r.index + 2,
-            r.error.as_deref().unwrap_or_default()
-        );
+    let run = |path: &Path| -> anyhow::Result<Vec<eval::PairResult>> {
+        let pairs = eval::read_pairs(path)?;
+        let results = eval::run(&pairs, &models, &opts)?;
+        for r in results.iter().filter(|r| r.error.is_some()) {
+            eprintln!(
+                "{} pair {}: {}",
+                path.display(),
+                r.index + 2,
+                r.error.as_deref().unwrap_or_default()
+            );
+        }
+        Ok(results)
+    };
+    let mut lines = Vec::new();
+    let threshold = match &req.choose_on {
+        Some(dev) => {
+            let t = eval::best_threshold(&run(dev)?);
+            lines.push(serde_json::json!({"threshold_chosen_on": dev, "threshold": t}).to_string());
+            t
+        }
+        None => req.threshold.unwrap_or(cfg.threshold),
+    };
+    let results = run(&req.pairs)?;
+    if let Some(k) = req.folds {
+        let cv = eval::cross_validate(&results, k);
+        lines.push(serde_json::json!({ "cross_validation": cv }).to_string());
     }
-    Ok(eval::summarise(
-        &results,
-        threshold.unwrap_or(cfg.threshold),
-    ))
+    lines.push(serde_json::to_string(&eval::summarise(
+        &results, threshold,
+    ))?);
+    Ok(lines)
 }

@@ -15,6 +15,7 @@ pub mod face_checks;
 pub mod filing;
 pub mod http;
 pub mod integrity;
+pub mod live;
 pub mod load;
 pub mod metrics;
 pub mod registration;

@@ -40,6 +40,21 @@ pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
     Ok(AppState::new(store, keys, config, Metrics::new()))
 }
 
+/// Starts the face workers when face checks are enabled: a missing or damaged model file
+/// stops start-up here, naming the file.
+pub fn start_face(state: &AppState) -> anyhow::Result<()> {
+    if !state.config.face.enabled {
+        tracing::warn!(
+            "face checks are disabled (face.enabled = false): attendance gets no face checks"
+        );
+        return Ok(());
+    }
+    state
+        .face
+        .start(&state.config.face, state.metrics.registry())
+        .context("face checks are enabled (face.enabled); they need the model files")
+}
+
 /// A bound server, not yet serving.
 pub struct Bound {
     listener: TcpListener,
@@ -95,6 +110,8 @@ impl Bound {
         let evidence_purge = tokio::spawn(crate::face_checks::purge_evidence_forever(
             self.state.store.clone(),
         ));
+        // Watch signals to attendance, and face checks of running sessions.
+        let live = crate::live::start(&self.state);
         let app = http::router(self.state);
         let result = axum::serve(
             self.listener,
@@ -104,6 +121,9 @@ impl Bound {
         .await;
         janitor.abort();
         evidence_purge.abort();
+        for t in live {
+            t.abort();
+        }
         result.context("HTTP server failed")
     }
 }

@@ -89,6 +89,10 @@ const MATRIX: &[Row] = &[
     row("POST", "/api/register",                           Public,                               201),
     row("GET",  "/api/students/{id}",                      Act(Action::ReadStudent),             200),
     row("PUT",  "/api/students/{id}/photos/{kind}",        Act(Action::UploadStudentPhoto),      204),
+    // The matrix server runs without face workers: allowed callers get 503 (tests/face.rs
+    // enrolls for real).
+    row("POST", "/api/students/{id}/face-enrollment",      Act(Action::UploadStudentPhoto),      503),
+    row("GET",  "/api/students/{id}/face-enrollment",      Act(Action::ReadStudent),             200),
     row("GET",  "/api/audit",                              Act(Action::ReadAudit),               200),
     row("GET",  "/api/supervision/classes",                Act(Action::Supervise),               200),
     row("GET",  "/api/supervision/classes/{id}",           Act(Action::Supervise),               200),
@@ -625,6 +629,14 @@ impl Ctx {
                 Body::Json(registration(self.world.institution_id, 100 + self.next())),
             ),
             ("GET", "/api/students/{id}") => (format!("/api/students/{student}"), Body::None),
+            ("GET", "/api/students/{id}/face-enrollment") => (
+                format!("/api/students/{student}/face-enrollment"),
+                Body::None,
+            ),
+            ("POST", "/api/students/{id}/face-enrollment") => (
+                format!("/api/students/{student}/face-enrollment"),
+                Body::Json(json!(null)),
+            ),
             ("PUT", "/api/students/{id}/photos/{kind}") => (
                 format!("/api/students/{student}/photos/photo"),
                 Body::Raw(

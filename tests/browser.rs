@@ -77,12 +77,56 @@ impl Cdp {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_student_page_decodes_the_lecturers_fake_camera() {
+/// Starts headless Chromium with the project's flags (plus `extra`) and a fresh profile,
+/// connected over DevTools. Keep the profile directory alive while the browser runs.
+async fn launch(extra: &[String]) -> (tokio::process::Child, Cdp, tempfile::TempDir) {
     assert!(
         std::path::Path::new(CHROMIUM).exists(),
         "this test needs Debian's chromium (apt-get install chromium)"
     );
+    let profile = tempfile::tempdir().unwrap();
+    let mut chromium = tokio::process::Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ])
+        .args(extra)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromium starts");
+    let mut lines = BufReader::new(chromium.stderr.take().unwrap()).lines();
+    let ws_url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if let Some(u) = l.split("DevTools listening on ").nth(1) {
+                return u.trim().to_string();
+            }
+        }
+        panic!("chromium exited without a DevTools address");
+    })
+    .await
+    .expect("chromium prints its DevTools address");
+    // Keep draining its log so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .unwrap();
+    (chromium, Cdp { ws, next: 0 }, profile)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_student_page_decodes_the_lecturers_fake_camera() {
     let server = TestServer::start(Engine::Sqlite).await;
     let report = demo::seed(&server.state, 1, 2).await.unwrap();
     let class = report.live_classes[0].0;
@@ -108,44 +152,7 @@ async fn a_student_page_decodes_the_lecturers_fake_camera() {
     let lecturer = server.login(&lecturer_name, DEMO_PASSWORD).await;
     let student = server.login(&student_name, DEMO_PASSWORD).await;
 
-    let profile = tempfile::tempdir().unwrap();
-    let mut chromium = tokio::process::Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--remote-debugging-port=0",
-            "about:blank",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chromium starts");
-    let mut lines = BufReader::new(chromium.stderr.take().unwrap()).lines();
-    let ws_url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(l) = lines.next_line().await.unwrap() {
-            if let Some(u) = l.split("DevTools listening on ").nth(1) {
-                return u.trim().to_string();
-            }
-        }
-        panic!("chromium exited without a DevTools address");
-    })
-    .await
-    .expect("chromium prints its DevTools address");
-    // Keep draining its log so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
-        .await
-        .unwrap();
-    let mut cdp = Cdp { ws, next: 0 };
+    let (mut chromium, mut cdp, _profile) = launch(&[]).await;
 
     let page = |token: &str, mode: &str| {
         format!(
@@ -231,6 +238,177 @@ async fn a_student_page_decodes_the_lecturers_fake_camera() {
         )
         .await;
     assert_eq!(tracks, 1);
+    let _ = chromium.kill().await;
+    server.stop().await;
+}
+
+fn test_image(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("KETANG_TEST_IMAGES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/test_images")
+        });
+    std::fs::read(dir.join(name)).expect("run scripts/setup.sh")
+}
+
+/// Waits until `sql` (one bound class id) counts at least one row.
+async fn rows(server: &TestServer, sql: &str, class: i64, within: Duration) -> i64 {
+    let t0 = Instant::now();
+    loop {
+        let n: i64 = sqlx::query_scalar(sql)
+            .bind(class)
+            .fetch_one(server.store().pool())
+            .await
+            .unwrap();
+        if n > 0 || t0.elapsed() > within {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The whole live path with a real face: Chromium's camera plays a photo of a student
+/// (a Motion-JPEG file as the fake capture device); the lecturer's page publishes, the
+/// student's pages watch and publish the camera. The server records live time and watch
+/// time from the SFU's signals, and its face sampler takes frames from the SFU's tap,
+/// verifies them against the enrollment and records `match`; a classmate who never came
+/// is recorded `absent`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_time_watch_time_and_face_checks_from_a_real_camera() {
+    let server = TestServer::start_with(Engine::Sqlite, |c| {
+        if let Some(m) = std::env::var_os("KETANG_MODELS") {
+            c.face.models_dir = m.into();
+        }
+        c.face.workers = 1;
+        c.face.session_scan_secs = 1;
+        c.face.sampler.mean_interval_secs = 3;
+        c.face.sampler.min_checks_per_session = 1;
+        c.face.sampler.retry_window_secs = 6;
+    })
+    .await;
+    let report = demo::seed(&server.state, 1, 2).await.unwrap();
+    let class = report.live_classes[0].0;
+    let name_of = |role: Role| {
+        report
+            .accounts
+            .iter()
+            .filter(|a| a.role == role && (a.class == Some(class) || role == Role::Lecturer))
+            .map(|a| a.username.clone())
+            .collect::<Vec<_>>()
+    };
+    let lecturer_name = {
+        let mut conn = server.store().conn().await.unwrap();
+        let c = ketang::store::classes::get(&mut conn, class)
+            .await
+            .unwrap()
+            .unwrap();
+        ketang::store::users::get(&mut conn, c.lecturer_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .username
+    };
+    let students = name_of(Role::Student);
+    let lecturer = server.login(&lecturer_name, DEMO_PASSWORD).await;
+    let student = server.login(&students[0], DEMO_PASSWORD).await;
+    let student_id = student.get("/api/me").await.1["id"].as_i64().unwrap();
+
+    // Enroll the student from a photo of Obama; the camera will show another one.
+    server
+        .state
+        .face
+        .start(&server.state.config.face, &prometheus::Registry::new())
+        .unwrap();
+    {
+        let mut conn = server.store().conn().await.unwrap();
+        ketang::store::students::put_photo(
+            &mut conn,
+            &server.state.keys,
+            student_id,
+            ketang::store::students::PhotoKind::Photo,
+            "image/jpeg",
+            &test_image("obama.jpg"),
+        )
+        .await
+        .unwrap();
+    }
+    ketang::face_checks::enroll_from_photo(
+        server.store(),
+        &server.state.keys,
+        server.state.face.pool().unwrap(),
+        server.state.config.face.enrollment,
+        student_id,
+    )
+    .await
+    .unwrap();
+
+    // The fake camera: a 4:3 webcam-like view of obama2.jpg (head and shoulders), 640×480,
+    // as a Motion-JPEG file.
+    let cam_dir = tempfile::tempdir().unwrap();
+    let photo = face::frame::Frame::decode(&test_image("obama2.jpg"), u64::MAX).unwrap();
+    let jpeg = photo
+        .cropped(0, 100, 626, 470)
+        .resized(640, 480)
+        .to_jpeg(90);
+    let mjpeg = cam_dir.path().join("camera.mjpeg");
+    std::fs::write(&mjpeg, jpeg.repeat(30)).unwrap();
+    let (mut chromium, mut cdp, _profile) = launch(&[format!(
+        "--use-file-for-fake-video-capture={}",
+        mjpeg.display()
+    )])
+    .await;
+    let page = |token: &str, mode: &str| {
+        format!(
+            "{}/live.html#class={class}&token={token}&mode={mode}",
+            server.base
+        )
+    };
+    let token = student.token.as_deref().unwrap();
+    cdp.open(&page(lecturer.token.as_deref().unwrap(), "lecture"))
+        .await;
+    cdp.open(&page(token, "watch")).await;
+    cdp.open(&page(token, "camera")).await;
+
+    let within = Duration::from_secs(90);
+    let live = rows(
+        &server,
+        "SELECT COUNT(*) FROM live_intervals WHERE class_id = $1",
+        class,
+        within,
+    )
+    .await;
+    assert!(live > 0, "the lecturer's video made live time");
+    let sql = format!(
+        "SELECT COUNT(*) FROM watch_intervals WHERE class_id = $1 AND student_id = {student_id}"
+    );
+    assert!(rows(&server, &sql, class, within).await > 0, "watch time");
+    let sql = format!(
+        "SELECT COUNT(*) FROM face_checks WHERE class_id = $1 AND student_id = {student_id} \
+         AND outcome = 'match'"
+    );
+    let matched = rows(&server, &sql, class, within).await;
+    let outcomes: Vec<(i64, String)> =
+        sqlx::query_as("SELECT student_id, outcome FROM face_checks WHERE class_id = $1")
+            .bind(class)
+            .fetch_all(server.store().pool())
+            .await
+            .unwrap();
+    if matched == 0 {
+        let ev: Vec<(i64, Option<f64>)> =
+            sqlx::query_as("SELECT id, distance FROM face_evidence ORDER BY id")
+                .fetch_all(server.store().pool())
+                .await
+                .unwrap();
+        panic!("no face check matched: {outcomes:?}; evidence distances {ev:?}");
+    }
+    let sql = format!(
+        "SELECT COUNT(*) FROM face_checks WHERE class_id = $1 AND student_id <> {student_id} \
+         AND outcome = 'absent'"
+    );
+    assert!(
+        rows(&server, &sql, class, within).await > 0,
+        "the classmate who never came is absent: {outcomes:?}"
+    );
     let _ = chromium.kill().await;
     server.stop().await;
 }

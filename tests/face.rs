@@ -194,6 +194,94 @@ async fn enrollment_and_evidence_on_postgres() {
     enrollment_and_evidence(Engine::Postgres).await;
 }
 
+/// Enrollment through the API: the student's institution asks, and a refused photo comes
+/// back with the reason; the state is readable afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_over_http() {
+    use reqwest::StatusCode;
+    use serde_json::json;
+    let s = common::TestServer::start_with(Engine::Sqlite, |c| {
+        c.face.models_dir = models_dir();
+        c.face.workers = 1;
+    })
+    .await;
+    let w = common::world(&s, 1).await;
+    let anon = s.client();
+    // Registered with a synthetic (faceless) one-inch photo.
+    let (st, body) = anon
+        .post("/api/register", common::registration(w.institution_id, 1))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let id = body["user_id"].as_i64().unwrap();
+    let path = format!("/api/students/{id}/face-enrollment");
+
+    // Face checks not started on this server yet: a clear 503.
+    let (st, body) = w.admin.post(&path, json!(null)).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "face_unavailable");
+    s.state
+        .face
+        .start(&s.state.config.face, &prometheus::Registry::new())
+        .unwrap();
+
+    let (st, body) = w.admin.get(&path).await;
+    assert_eq!(
+        (st, body["enrolled"].clone()),
+        (StatusCode::OK, json!(false))
+    );
+    let (st, body) = w.admin.post(&path, json!(null)).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "no_face", "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("whole face"));
+
+    let put = |bytes: Vec<u8>| {
+        let admin = w.admin.clone();
+        let url = format!("{}/api/students/{id}/photos/photo", s.base);
+        async move {
+            admin
+                .send(
+                    admin
+                        .http
+                        .put(url)
+                        .bearer_auth(admin.token.clone().unwrap())
+                        .header("content-type", "image/jpeg")
+                        .body(bytes),
+                )
+                .await
+        }
+    };
+    // An upscaled thumbnail: big enough to upload, too blurred to enroll.
+    let big = face::frame::Frame::decode(&test_image("obama.jpg"), u64::MAX).unwrap();
+    let (w0, h0) = (big.width(), big.height());
+    let soft = big.resized(w0 / 6, h0 / 6).resized(w0, h0).to_jpeg(90);
+    let (st, b) = put(soft).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{b}");
+    let (st, body) = w.admin.post(&path, json!(null)).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "blurry", "{body}");
+    let (_, body) = w.admin.get(&path).await;
+    assert_eq!(body["enrolled"], false, "a refused photo stores nothing");
+
+    let (st, b) = put(test_image("obama.jpg")).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{b}");
+    let (st, body) = w.admin.post(&path, json!(null)).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["enrolled"], true);
+    assert!(
+        body["enrollment"]["face_px"].as_i64().unwrap() >= 200,
+        "{body}"
+    );
+    let (_, body) = w.regulator.get(&path).await;
+    assert_eq!(body["enrolled"], true, "{body}");
+    s.stop().await;
+}
+
+fn models_dir() -> PathBuf {
+    std::env::var_os("KETANG_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/models"))
+}
+
 #[test]
 fn missing_models_are_one_clear_startup_error() {
     let cfg = face::FaceConfig {

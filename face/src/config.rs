@@ -13,6 +13,13 @@ use crate::static_guard::StaticGuardConfig;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaceConfig {
+    /// Run face checks in `ketang serve` (the worker pool and the live-session sampler).
+    /// When on, a missing or damaged model file stops start-up with an error naming it.
+    pub enabled: bool,
+    /// How often `ketang serve` looks for live sessions that need a sampler, seconds.
+    pub session_scan_secs: u64,
+    /// How long a check waits for a keyframe from the student's camera, seconds.
+    pub grab_timeout_secs: u64,
     /// Folder with the dlib model files (`scripts/setup.sh` fills `data/models`;
     /// `KETANG_MODELS` overrides).
     pub models_dir: PathBuf,
@@ -37,6 +44,9 @@ pub struct FaceConfig {
 impl Default for FaceConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
+            session_scan_secs: 15,
+            grab_timeout_secs: 4,
             models_dir: PathBuf::from("data/models"),
             threshold: crate::verify::DEFAULT_THRESHOLD,
             workers: 2,

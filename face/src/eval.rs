@@ -285,6 +285,60 @@ pub fn best_threshold(results: &[PairResult]) -> f64 {
     }
 }
 
+/// K-fold cross-validation of the threshold choice: for each fold, the threshold is chosen
+/// on the other folds ([`best_threshold`]) and the fold is judged with it, so every pair
+/// is decided by a threshold that never saw it (the LFW protocol, with 10 folds).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CrossValidation {
+    /// Folds (pair `i` is in fold `i mod folds`).
+    pub folds: usize,
+    /// Correct held-out decisions ÷ pairs.
+    pub accuracy: f64,
+    /// Held-out false accepts ÷ different-person pairs.
+    pub far: f64,
+    /// Held-out false rejects ÷ same-person pairs.
+    pub frr: f64,
+    /// The threshold chosen without each fold, in fold order.
+    pub thresholds: Vec<f64>,
+}
+
+/// Cross-validates the threshold over `folds` folds (at least 2).
+pub fn cross_validate(results: &[PairResult], folds: usize) -> CrossValidation {
+    let folds = folds.max(2);
+    let (mut correct, mut fa, mut fr, mut diff, mut same) = (0, 0, 0, 0, 0);
+    let mut thresholds = Vec::with_capacity(folds);
+    for k in 0..folds {
+        let (test, train): (Vec<_>, Vec<_>) = results
+            .iter()
+            .enumerate()
+            .partition(|(i, _)| i % folds == k);
+        let train: Vec<PairResult> = train.into_iter().map(|(_, r)| r.clone()).collect();
+        let t = best_threshold(&train);
+        thresholds.push(t);
+        for (_, r) in test {
+            let accepted = r.distance.is_some_and(|d| d <= t);
+            match (r.same, accepted) {
+                (true, true) | (false, false) => correct += 1,
+                (true, false) => fr += 1,
+                (false, true) => fa += 1,
+            }
+            if r.same {
+                same += 1;
+            } else {
+                diff += 1;
+            }
+        }
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    CrossValidation {
+        folds,
+        accuracy: ratio(correct, results.len()),
+        far: ratio(fa, diff),
+        frr: ratio(fr, same),
+        thresholds,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,5 +391,29 @@ mod tests {
         assert_eq!(pairs[0].a, dir.join("x/1.jpg"));
         assert!(!pairs[0].same);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cross_validation_judges_each_pair_with_a_threshold_chosen_without_it() {
+        // Separable except one outlier per class; every fold's threshold lies in the gap.
+        let mut v = Vec::new();
+        for i in 0..40 {
+            v.push(r(true, Some(0.30 + i as f64 * 0.005)));
+            v.push(r(false, Some(0.80 + i as f64 * 0.005)));
+        }
+        v.push(r(true, Some(0.95)));
+        v.push(r(false, Some(0.20)));
+        let cv = cross_validate(&v, 10);
+        assert_eq!(cv.thresholds.len(), 10);
+        assert!(
+            cv.thresholds.iter().all(|t| (0.495..0.80).contains(t)),
+            "{cv:?}"
+        );
+        assert_eq!(cv.accuracy, 80.0 / 82.0);
+        assert_eq!(cv.far, 1.0 / 41.0);
+        assert_eq!(cv.frr, 1.0 / 41.0);
+        // Missed faces are never accepted.
+        let cv = cross_validate(&[r(true, None), r(true, Some(0.3)), r(false, Some(0.9))], 3);
+        assert_eq!(cv.frr, 0.5);
     }
 }

@@ -109,6 +109,20 @@ impl Frame {
         Frame { bgr: out }
     }
 
+    /// The part of this frame at (`x`, `y`) of `width × height`, clamped to the frame
+    /// (e.g. a webcam-like 4:3 view cut from a portrait photo).
+    pub fn cropped(&self, x: u32, y: u32, width: u32, height: u32) -> Frame {
+        let x = x.min(self.width().saturating_sub(1));
+        let y = y.min(self.height().saturating_sub(1));
+        let w = width.clamp(1, self.width() - x);
+        let h = height.clamp(1, self.height() - y);
+        let rect = opencv::core::Rect::new(x as i32, y as i32, w as i32, h as i32);
+        let roi = Mat::roi(&self.bgr, rect).expect("rectangle inside the frame");
+        Frame {
+            bgr: roi.try_clone().expect("copy of a valid region"),
+        }
+    }
+
     /// This frame shrunk so that its longer side is at most `max_side` (or itself), and
     /// the scale factor applied (≤ 1).
     pub fn fit_within(&self, max_side: u32) -> (Frame, f64) {
@@ -149,5 +163,12 @@ mod tests {
         let (small, s) = f.fit_within(3);
         assert_eq!((small.width(), small.height(), s), (3, 2, 0.5));
         assert!(Frame::from_rgb(6, 4, &rgb[1..]).is_err());
+        // Cropping keeps the pixels of the region and clamps to the frame.
+        let c = f.cropped(2, 1, 3, 2);
+        assert_eq!((c.width(), c.height()), (3, 2));
+        assert_eq!(&c.to_rgb_bytes()[..3], &[80, 60, 7]);
+        let edge = f.cropped(5, 3, 10, 10);
+        assert_eq!((edge.width(), edge.height()), (1, 1));
+        assert_eq!(edge.to_rgb_bytes(), vec![200, 180, 7]);
     }
 }

@@ -1,6 +1,6 @@
 //! The thin async shell around the sampler for one live session: sleeps until a check is
 //! due, grabs a frame from a [`FrameSource`] (the media crate's frame tap in production,
-//! image files until then), verifies it on the worker pool, feeds the result back to the
+//! image files in tests), verifies it on the worker pool, feeds the result back to the
 //! sampler and the static guard, and emits typed [`FaceEvent`]s for attendance to persist.
 
 use std::collections::HashMap;
@@ -27,10 +27,25 @@ pub enum Grab {
     Absent,
 }
 
-/// Where frames come from: called when a check is due.
+/// Enrollment embeddings by student.
+pub type Enrolled = Arc<std::sync::RwLock<HashMap<StudentId, Embedding>>>;
+
+/// A frame on its way (the media crate's tap waits for the next keyframe).
+pub type GrabFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Grab> + Send>>;
+
+/// Where frames come from: called when a check is due. The future should resolve within
+/// a few seconds (the tap has its own timeout); checks of other students go on meanwhile.
 pub trait FrameSource: Send + Sync {
-    /// The student's current frame (must not block for long: return what is cached).
-    fn grab(&self, student: StudentId) -> Grab;
+    /// The student's next frame.
+    fn grab(&self, student: StudentId) -> GrabFuture;
+}
+
+/// How one attempt ended.
+enum Attempt {
+    /// Decided without a frame (camera off, absent).
+    Decided(Outcome),
+    /// A frame was verified (or the worker failed).
+    Sampled(Result<Sample, crate::pool::PoolError>),
 }
 
 /// Everything the face checks produce.
@@ -58,7 +73,9 @@ pub struct SessionInputs {
     /// The schedule (students already added).
     pub sampler: Sampler,
     /// Enrollment embeddings by student.
-    pub enrolled: HashMap<StudentId, Embedding>,
+    /// Enrollment embeddings by student, shared with the owner, who may add students who
+    /// enroll during the session (read at each check).
+    pub enrolled: Enrolled,
     /// Match threshold.
     pub threshold: f64,
     /// Static-image guard settings.
@@ -81,28 +98,29 @@ pub async fn run(
         static_guard,
     } = inputs;
     let mut guard = StaticGuard::new(static_guard);
-    let mut running: JoinSet<(Due, Ms, Result<Sample, crate::pool::PoolError>)> = JoinSet::new();
+    let mut running: JoinSet<(Due, Ms, Attempt)> = JoinSet::new();
     loop {
         let t = now();
         for due in sampler.poll_due(t) {
-            let frame = match source.grab(due.student) {
-                Grab::Frame(f) => f,
-                Grab::CameraOff => {
-                    sampler.handle_result(t, due, Outcome::CameraOff, None);
-                    continue;
-                }
-                Grab::Absent => {
-                    sampler.handle_result(t, due, Outcome::Absent, None);
-                    continue;
-                }
-            };
-            let Some(emb) = enrolled.get(&due.student).copied() else {
-                // Not enrolled: nothing to compare with; counts as not verified.
-                sampler.handle_result(t, due, Outcome::Mismatch, None);
-                continue;
-            };
+            let emb = enrolled
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&due.student)
+                .copied();
+            let grab = source.grab(due.student);
             let pool = pool.clone();
-            running.spawn(async move { (due, t, pool.sample(frame, emb, threshold).await) });
+            running.spawn(async move {
+                let attempt = match (grab.await, emb) {
+                    (Grab::Frame(frame), Some(emb)) => {
+                        Attempt::Sampled(pool.sample(frame, emb, threshold).await)
+                    }
+                    // Not enrolled: nothing to compare with; counts as not verified.
+                    (Grab::Frame(_), None) => Attempt::Decided(Outcome::Mismatch),
+                    (Grab::CameraOff, _) => Attempt::Decided(Outcome::CameraOff),
+                    (Grab::Absent, _) => Attempt::Decided(Outcome::Absent),
+                };
+                (due, t, attempt)
+            });
         }
         while let Some(e) = sampler.poll_event() {
             let _ = events.send(FaceEvent::Check(e));
@@ -115,10 +133,11 @@ pub async fn run(
             .map(|at| Duration::from_millis((at - now()).max(0) as u64));
         tokio::select! {
             Some(done) = running.join_next(), if !running.is_empty() => {
-                let Ok((due, taken_at, result)) = done else { continue };
+                let Ok((due, taken_at, attempt)) = done else { continue };
                 let t = now();
-                match result {
-                    Ok(sample) => {
+                match attempt {
+                    Attempt::Decided(outcome) => sampler.handle_result(t, due, outcome, None),
+                    Attempt::Sampled(Ok(sample)) => {
                         if let Some(flag) = guard.observe(due.student, taken_at, sample.thumbnail) {
                             let _ = events.send(FaceEvent::SuspectStatic(flag));
                         }
@@ -132,7 +151,7 @@ pub async fn run(
                         }
                         sampler.handle_result(t, due, sample.verification.outcome, sample.verification.distance);
                     }
-                    Err(e) => {
+                    Attempt::Sampled(Err(e)) => {
                         tracing::warn!(student = due.student, error = %e, "face sample failed");
                         sampler.handle_result(t, due, Outcome::NoFace, None);
                     }

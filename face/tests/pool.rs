@@ -13,7 +13,7 @@ use face::models::ModelSet;
 use face::pool::{EnrollError, FacePool, PoolConfig, PoolError, VerifyError};
 use face::quality::EnrollmentPolicy;
 use face::sampler::{Sampler, SamplerConfig, StudentId};
-use face::session::{self, FaceEvent, FrameSource, Grab, SessionInputs};
+use face::session::{self, FaceEvent, FrameSource, Grab, GrabFuture, SessionInputs};
 use face::static_guard::StaticGuardConfig;
 use face::verify::{Outcome, DEFAULT_THRESHOLD};
 
@@ -149,12 +149,13 @@ struct Files(
 );
 
 impl FrameSource for Files {
-    fn grab(&self, student: StudentId) -> Grab {
+    fn grab(&self, student: StudentId) -> GrabFuture {
         let mut counters = self.1.lock().unwrap();
         let n = counters.entry(student).or_default();
         *n += 1;
         let list = &self.0[&student];
-        Grab::Frame(Frame::decode(&list[*n % list.len()], DEFAULT_MAX_PIXELS).unwrap())
+        let frame = Frame::decode(&list[*n % list.len()], DEFAULT_MAX_PIXELS).unwrap();
+        Box::pin(async move { Grab::Frame(frame) })
     }
 }
 
@@ -188,7 +189,10 @@ async fn a_session_emits_checks_evidence_and_static_flags() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let inputs = SessionInputs {
         sampler,
-        enrolled: HashMap::from([(1, obama), (2, obama)]),
+        enrolled: std::sync::Arc::new(std::sync::RwLock::new(HashMap::from([
+            (1, obama),
+            (2, obama),
+        ]))),
         threshold: DEFAULT_THRESHOLD,
         static_guard: StaticGuardConfig::default(),
     };

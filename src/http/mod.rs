@@ -11,6 +11,7 @@ pub mod classes;
 pub mod error;
 pub mod exams;
 pub mod extract;
+pub mod face;
 pub mod institutions;
 pub mod media;
 pub mod notice;
@@ -66,6 +67,10 @@ pub struct AppState {
     pub attendance: Arc<crate::attendance::Hub>,
     /// The SFU of this node.
     pub sfu: Arc<::media::Sfu>,
+    /// Face verification workers (when enabled and started).
+    pub face: crate::face_checks::FaceService,
+    /// The SFU's event stream, until the serving node takes it (`crate::live`).
+    media_events: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<::media::MediaEvent>>>>,
 }
 
 impl AppState {
@@ -85,6 +90,7 @@ impl AppState {
             config.attendance.clone(),
             metrics.registry().clone(),
         ));
+        let (sfu, media_events) = start_sfu(&config, &metrics);
         Self {
             rooms,
             attendance,
@@ -96,26 +102,39 @@ impl AppState {
                 window,
                 lockout,
             )),
-            sfu: start_sfu(&config, &metrics),
+            sfu,
+            media_events: Arc::new(std::sync::Mutex::new(Some(media_events))),
+            face: Default::default(),
             config: Arc::new(config),
             metrics,
         }
     }
 }
 
-/// Starts the SFU; its typed events are logged until the attendance code takes them.
-fn start_sfu(config: &Config, metrics: &Metrics) -> Arc<::media::Sfu> {
+impl AppState {
+    /// The SFU's event stream (once: the serving node feeds it to attendance).
+    pub fn take_media_events(&self) -> Option<tokio::sync::mpsc::Receiver<::media::MediaEvent>> {
+        self.media_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+/// Starts the SFU; its typed events wait for the serving node (`crate::live`); until then
+/// (and in commands that never serve) the bounded queue fills and the SFU drops them.
+fn start_sfu(
+    config: &Config,
+    metrics: &Metrics,
+) -> (
+    Arc<::media::Sfu>,
+    tokio::sync::mpsc::Receiver<::media::MediaEvent>,
+) {
     let media_metrics = ::media::MediaMetrics::new(metrics.registry()).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "media metrics already registered; not exported twice");
         ::media::MediaMetrics::unregistered()
     });
-    let (sfu, mut events) = ::media::Sfu::new(config.media.clone(), media_metrics);
-    tokio::spawn(async move {
-        while let Some(e) = events.recv().await {
-            tracing::debug!(event = ?e, "media event");
-        }
-    });
-    sfu
+    ::media::Sfu::new(config.media.clone(), media_metrics)
 }
 
 /// Top-level OpenAPI description; paths are added by the routers below.
@@ -170,6 +189,7 @@ pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .routes(routes!(classes::start_class))
         .routes(routes!(classes::finish_class))
         .routes(routes!(students::get_student))
+        .routes(routes!(face::enroll, face::enrollment))
         .routes(routes!(audit::list_audit))
         .routes(routes!(supervision::list_classes))
         .routes(routes!(supervision::class_dossier))

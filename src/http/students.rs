@@ -261,7 +261,11 @@ pub async fn register(
 }
 
 /// Loads a student account the caller may see.
-async fn student_in_scope(conn: &mut Conn, me: &CurrentUser, id: i64) -> ApiResult<users::User> {
+pub(crate) async fn student_in_scope(
+    conn: &mut Conn,
+    me: &CurrentUser,
+    id: i64,
+) -> ApiResult<users::User> {
     let not_found = || ApiError::not_found(format!("student {id}"));
     let student = users::get(conn, id).await?.ok_or_else(not_found)?;
     if student.role != Role::Student {

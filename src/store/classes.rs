@@ -207,6 +207,15 @@ async fn fetch_many(conn: &mut Conn, rows: Vec<sqlx::any::AnyRow>) -> StoreResul
     Ok(out)
 }
 
+/// Ids of the classes being taught live now (status `live`), ascending.
+pub async fn live_ids(conn: &mut Conn) -> StoreResult<Vec<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM classes WHERE status = 'live' ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
 /// One class.
 pub async fn get(conn: &mut Conn, id: i64) -> StoreResult<Option<Class>> {
     let row = sqlx::query(&format!(

@@ -58,6 +58,36 @@ pub async fn get_enrollment(
         .map_err(|e| StoreError::Corrupt(format!("face enrollment of user {user_id}: {e}")))
 }
 
+/// What is known about a student's enrollment, without the embedding.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct EnrollmentInfo {
+    /// When it was computed (unix ms).
+    pub enrolled_at: i64,
+    /// Shorter side of the face box in the photo, pixels.
+    pub face_px: i64,
+    /// Variance of the Laplacian of the face (sharpness).
+    pub sharpness: f64,
+    /// Mean grey level of the face.
+    pub brightness: f64,
+}
+
+/// A student's enrollment metadata (never the embedding).
+pub async fn enrollment_info(conn: &mut Conn, user_id: i64) -> StoreResult<Option<EnrollmentInfo>> {
+    let row = sqlx::query(
+        "SELECT enrolled_at, face_px, sharpness, brightness FROM face_enrollments \
+         WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| EnrollmentInfo {
+        enrolled_at: r.get("enrolled_at"),
+        face_px: r.get("face_px"),
+        sharpness: r.get("sharpness"),
+        brightness: r.get("brightness"),
+    }))
+}
+
 /// A mismatch frame to keep as evidence.
 #[derive(Clone, Debug)]
 pub struct NewEvidence<'a> {
