@@ -93,6 +93,7 @@ const MATRIX: &[Row] = &[
     // enrolls for real).
     row("POST", "/api/students/{id}/face-enrollment",      Act(Action::UploadStudentPhoto),      503),
     row("GET",  "/api/students/{id}/face-enrollment",      Act(Action::ReadStudent),             200),
+    row("GET",  "/api/classes/{id}/face-flags",            Act(Action::ReadClassResults),        200),
     row("GET",  "/api/audit",                              Act(Action::ReadAudit),               200),
     row("GET",  "/api/supervision/classes",                Act(Action::Supervise),               200),
     row("GET",  "/api/supervision/classes/{id}",           Act(Action::Supervise),               200),
@@ -549,6 +550,13 @@ impl Ctx {
                 "/api/business-plans/999999/decision".to_string(),
                 Body::Json(json!({"approve": true, "comment": "好"})),
             ),
+            ("GET", "/api/classes/{id}/face-flags") => {
+                class = Some(self.base_class);
+                (
+                    format!("/api/classes/{}/face-flags", self.base_class),
+                    Body::None,
+                )
+            }
             ("GET", "/api/classes/{id}/reports/{file}") => {
                 class = Some(self.base_class);
                 (

@@ -409,6 +409,24 @@ async fn live_time_watch_time_and_face_checks_from_a_real_camera() {
         rows(&server, &sql, class, within).await > 0,
         "the classmate who never came is absent: {outcomes:?}"
     );
+    // The camera plays one still photo: consecutive samples are near-identical, so the
+    // student is flagged for review, and the class's staff can read the flags.
+    let sql = format!(
+        "SELECT COUNT(*) FROM face_flags WHERE class_id = $1 AND student_id = {student_id}"
+    );
+    assert!(
+        rows(&server, &sql, class, within).await > 0,
+        "a still camera is flagged"
+    );
+    let (st, flags) = lecturer
+        .get(&format!("/api/classes/{class}/face-flags"))
+        .await;
+    assert_eq!(st, reqwest::StatusCode::OK, "{flags}");
+    assert_eq!(flags[0]["student_id"], student_id, "{flags}");
+    assert!(
+        flags[0]["mean_abs_diff"].as_f64().unwrap()
+            < server.state.config.face.static_guard.max_mean_abs_diff
+    );
     let _ = chromium.kill().await;
     server.stop().await;
 }

@@ -239,6 +239,7 @@ async fn seeded(engine: Engine) -> (TestServer, World) {
         ("INSERT INTO face_enrollments (user_id, embedding_enc, face_px, sharpness, brightness, enrolled_at) VALUES ($1, $2, 180, $3, $4, $5)".into(), vec![json!(student), json!("ciphertext"), json!(812.5), json!(0.43), json!(t)]),
         ("INSERT INTO face_evidence (user_id, class_id, captured_at, distance, frame_enc, expires_at) VALUES ($1, $2, $3, $4, $5, $6)".into(), vec![json!(student), json!(id), json!(t), json!(0.81), json!("ciphertext"), json!(t + 90 * 86_400_000)]),
         ("INSERT INTO trainee_certificates (number, class_id, student_id, issued_at) VALUES ('KT-TEST-0001', $1, $2, $3)".into(), vec![json!(id), json!(student), json!(t)]),
+        ("INSERT INTO face_flags (class_id, session_id, student_id, at, previous_at, mean_abs_diff) VALUES ($1, $2, $3, $4, $5, $6)".into(), vec![json!(id), json!(session), json!(student), json!(t + 20_000), json!(t + 10_000), json!(0.4)]),
     ];
     for (sql, args) in statements {
         let mut q = sqlx::query(&sql);

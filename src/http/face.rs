@@ -80,15 +80,9 @@ pub async fn enroll(
             "face verification is not enabled on this server",
         )
     })?;
-    enroll_from_photo(
-        &st.store,
-        &st.keys,
-        pool,
-        st.config.face.enrollment,
-        id,
-    )
-    .await
-    .map_err(refused)?;
+    enroll_from_photo(&st.store, &st.keys, pool, st.config.face.enrollment, id)
+        .await
+        .map_err(refused)?;
     let mut tx = st.store.begin().await?;
     let info = face_store::enrollment_info(&mut tx, id).await?;
     audit::record(
@@ -128,4 +122,21 @@ pub async fn enrollment(
         enrolled: info.is_some(),
         enrollment: info,
     }))
+}
+
+/// A class's static-image flags: two consecutive face samples of a student that were
+/// near-identical (a photo fed through a virtual camera), for the assistants, the
+/// lecturer, the institution and the regulator to review.
+#[utoipa::path(get, path = "/api/classes/{id}/face-flags", tag = "reports",
+    params(("id" = i64, Path, description = "class id")),
+    responses((status = 200, body = Vec<face_store::FaceFlag>)))]
+pub async fn flags(
+    State(st): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Vec<face_store::FaceFlag>>> {
+    me.require(Action::ReadClassResults)?;
+    let mut conn = st.store.conn().await?;
+    super::scope::class_for(&mut conn, &me.user, id).await?;
+    Ok(Json(face_store::flags_for_class(&mut conn, id).await?))
 }

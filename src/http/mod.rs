@@ -190,6 +190,7 @@ pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .routes(routes!(classes::finish_class))
         .routes(routes!(students::get_student))
         .routes(routes!(face::enroll, face::enrollment))
+        .routes(routes!(face::flags))
         .routes(routes!(audit::list_audit))
         .routes(routes!(supervision::list_classes))
         .routes(routes!(supervision::class_dossier))

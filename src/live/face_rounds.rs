@@ -251,6 +251,21 @@ async fn handle(state: &AppState, session: ClassSession, ev: FaceEvent, metrics:
                 mean_abs_diff = f.mean_abs_diff,
                 "consecutive face samples are near-identical (suspect static image)"
             );
+            let flag = face_store::FaceFlag {
+                class_id: session.class_id,
+                session_id: session.session_id,
+                student_id: f.student,
+                at: f.at,
+                previous_at: f.previous_at,
+                mean_abs_diff: f.mean_abs_diff,
+            };
+            let stored = async {
+                let mut conn = state.store.conn().await?;
+                face_store::put_flag(&mut conn, &flag).await
+            };
+            if let Err(e) = stored.await {
+                tracing::error!(error = %e, student = f.student, "static-image flag not stored");
+            }
         }
         FaceEvent::Evidence {
             student,

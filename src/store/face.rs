@@ -159,3 +159,60 @@ pub async fn purge_expired_evidence(conn: &mut Conn, now: i64) -> StoreResult<u6
             .rows_affected(),
     )
 }
+
+/// A static-image flag to record.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct FaceFlag {
+    /// The class.
+    pub class_id: i64,
+    /// The live session.
+    pub session_id: i64,
+    /// The student.
+    pub student_id: i64,
+    /// When the later sample was taken (unix ms).
+    pub at: i64,
+    /// When the earlier, near-identical one was (unix ms).
+    pub previous_at: i64,
+    /// Their mean absolute pixel difference (a live camera is well above the threshold).
+    pub mean_abs_diff: f64,
+}
+
+/// Records a static-image flag.
+pub async fn put_flag(conn: &mut Conn, f: &FaceFlag) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO face_flags (class_id, session_id, student_id, at, previous_at, \
+         mean_abs_diff) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(f.class_id)
+    .bind(f.session_id)
+    .bind(f.student_id)
+    .bind(f.at)
+    .bind(f.previous_at)
+    .bind(f.mean_abs_diff)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A class's static-image flags, oldest first.
+pub async fn flags_for_class(conn: &mut Conn, class_id: i64) -> StoreResult<Vec<FaceFlag>> {
+    let rows = sqlx::query(
+        "SELECT class_id, session_id, student_id, at, previous_at, mean_abs_diff \
+         FROM face_flags WHERE class_id = $1 ORDER BY at, id",
+    )
+    .bind(class_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(FaceFlag {
+                class_id: r.try_get("class_id")?,
+                session_id: r.try_get("session_id")?,
+                student_id: r.try_get("student_id")?,
+                at: r.try_get("at")?,
+                previous_at: r.try_get("previous_at")?,
+                mean_abs_diff: r.try_get("mean_abs_diff")?,
+            })
+        })
+        .collect()
+}
