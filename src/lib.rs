@@ -16,6 +16,7 @@ pub mod filing;
 pub mod http;
 pub mod integrity;
 pub mod load;
+pub mod media_bridge;
 pub mod metrics;
 pub mod registration;
 pub mod server;

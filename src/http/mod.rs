@@ -74,11 +74,13 @@ impl AppState {
         let a = &config.auth;
         let window = Duration::from_secs(a.failure_window_secs);
         let lockout = Duration::from_secs(a.lockout_secs);
-        let rooms = Arc::new(crate::classroom::ClassRooms::new(
+        let sfu = start_sfu(&config, &metrics);
+        let rooms = Arc::new(crate::classroom::ClassRooms::with_media(
             store.clone(),
             config.rooms,
             &config.filing,
             &metrics,
+            crate::media_bridge::SfuBridge::new(sfu.clone()),
         ));
         let attendance = Arc::new(crate::attendance::Hub::new(
             store.clone(),
@@ -96,7 +98,7 @@ impl AppState {
                 window,
                 lockout,
             )),
-            sfu: start_sfu(&config, &metrics),
+            sfu,
             config: Arc::new(config),
             metrics,
         }
