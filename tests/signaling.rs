@@ -1068,3 +1068,115 @@ async fn face_checks_reach_the_students_assistant_lecturer_and_regulators_only()
     }
     s.stop().await;
 }
+
+async fn the_interaction_record_is_read_over_http_a_page_at_a_time(engine: Engine) {
+    let s = TestServer::start(engine).await;
+    let c = live_class(&s).await;
+    let (mut lecturer, _) = connect_joined(&s, &c.lecturer.1, c.id).await;
+    let (mut a1, _) = connect_joined(&s, &c.assistants[0].1, c.id).await;
+    let me = &c.students[0];
+    let (mut st, _) = connect_joined(&s, &me.1, c.id).await;
+    for i in 0..3 {
+        st.send(json!({"type": "chat", "text": format!("第{i}句")}))
+            .await;
+    }
+    st.send(json!({"type": "ask", "text": "证书怎么领?"})).await;
+    st.send(json!({"type": "raise_hand"})).await;
+    lecturer.expect_type("hands").await;
+    lecturer
+        .send(json!({"type": "grant_speaking", "user_id": me.0}))
+        .await;
+    a1.send(json!({"type": "private_chat", "to": me.0, "text": "私聊内容"}))
+        .await;
+    st.expect("private_chat", |m| m["text"] == "私聊内容").await;
+    // 3 joined + 3 chat + question + hand + grant + private chat.
+    let total = eventually(
+        &s,
+        &format!(
+            "SELECT COUNT(*) FROM interaction_events WHERE class_id = {}",
+            c.id
+        ),
+        10,
+    )
+    .await;
+    let client = |token: &str| common::Client {
+        token: Some(token.to_string()),
+        ..s.client()
+    };
+    let path = format!("/api/classes/{}/interactions", c.id);
+
+    // The lecturer pages through everything but the private help, in order.
+    let lect = client(&c.lecturer.1);
+    let mut items: Vec<Value> = Vec::new();
+    let mut after = 0;
+    let mut pages = 0;
+    loop {
+        let (st, page) = lect.get(&format!("{path}?limit=3&after={after}")).await;
+        assert_eq!(st, 200, "{page}");
+        pages += 1;
+        let got = page["items"].as_array().unwrap();
+        assert!(got.len() <= 3);
+        items.extend(got.iter().cloned());
+        match page["next_after"].as_i64() {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    assert_eq!(items.len() as i64, total - 1, "all but the private chat");
+    assert!(pages >= 3);
+    let ids: Vec<i64> = items.iter().map(|i| i["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert!(!items.iter().any(|i| i["kind"] == "private_chat"));
+    let chats: Vec<&Value> = items.iter().filter(|i| i["kind"] == "chat").collect();
+    assert_eq!(chats.len(), 3);
+    assert_eq!(chats[0]["detail"]["text"], "第0句");
+    assert_eq!(chats[0]["actor_id"], me.0);
+    assert_eq!(chats[0]["actor_role"], "student");
+    let grant = items
+        .iter()
+        .find(|i| i["kind"] == "speaking_granted")
+        .unwrap();
+    assert_eq!(
+        (grant["actor_id"].as_i64(), grant["target_id"].as_i64()),
+        (Some(c.lecturer.0), Some(me.0))
+    );
+    // Filters.
+    let (_, q) = lect.get(&format!("{path}?kind=question")).await;
+    let q = q["items"].as_array().unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["detail"]["text"], "证书怎么领?");
+
+    // The institution's admin and a regulator of the jurisdiction see the private help too.
+    let admin = client(&c.admin);
+    let reg = client(&c.regulator.1);
+    for who in [&admin, &reg] {
+        let (st, page) = who.get(&format!("{path}?limit=1000")).await;
+        assert_eq!(st, 200, "{page}");
+        let all = page["items"].as_array().unwrap();
+        assert_eq!(all.len() as i64, total);
+        assert!(page["next_after"].is_null());
+        let private = all.iter().find(|i| i["kind"] == "private_chat").unwrap();
+        assert_eq!(private["detail"]["text"], "私聊内容");
+    }
+    // Bad paging is a clear 400.
+    for q in ["limit=0", "limit=1001", "after=-1"] {
+        let (st, body) = lect.get(&format!("{path}?{q}")).await;
+        assert_eq!(st, 400, "{q}: {body}");
+    }
+    let (st, _) = lect.get(&format!("{path}?page=2")).await;
+    assert_eq!(st, 400, "unknown query fields are refused");
+    // Out of scope: 404; roles the table refuses: 403.
+    for (user, want) in [("other-admin", 404), ("far-regulator", 404)] {
+        let other = s.login(user, "password-123").await;
+        let (st, body) = other.get(&path).await;
+        assert_eq!(st, want, "{user}: {body}");
+    }
+    for token in [&c.assistants[0].1, &me.1] {
+        let (st, _) = client(token).get(&path).await;
+        assert_eq!(st, 403);
+    }
+    let (st, _) = lect.get("/api/classes/999999/interactions").await;
+    assert_eq!(st, 404);
+    s.stop().await;
+}
+on_both_engines!(the_interaction_record_is_read_over_http_a_page_at_a_time);

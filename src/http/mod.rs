@@ -12,6 +12,7 @@ pub mod error;
 pub mod exams;
 pub mod extract;
 pub mod institutions;
+pub mod interactions;
 pub mod media;
 pub mod notice;
 pub mod observe;
@@ -205,6 +206,7 @@ pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .routes(routes!(subsidy::get_subsidy))
         .routes(routes!(media::publish))
         .routes(routes!(media::subscribe))
+        .routes(routes!(interactions::list_interactions))
         .layer(DefaultBodyLimit::max(limits.json_bytes));
     let uploads = OpenApiRouter::new()
         .routes(routes!(students::register))
