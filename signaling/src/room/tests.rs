@@ -1214,3 +1214,169 @@ fn face_checks_reach_the_students_assistant_lecturer_and_regulators_only() {
     face(&mut r, &mut s, 400, 100, "absent");
     assert_eq!(s.last(A2 as ConnId, "face_check")["outcome"], "absent");
 }
+
+mod churn {
+    //! Random joins, drops, leaves, floors, watches, calls and subscriptions: after every
+    //! input, each camera subscription the room has handed to the media side and not
+    //! revoked is one the permission table allows now.
+
+    use std::collections::{BTreeSet, HashMap};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const USERS: [i64; 9] = [LECTURER, REGULATOR, A1, A2, 100, 101, 102, 130, 131];
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Join(usize),
+        Drop(usize),
+        Leave(usize),
+        Wait(i64),
+        Send(usize, Act, usize),
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Act {
+        PublishCamera,
+        Grant,
+        Revoke,
+        Watch,
+        Unwatch,
+        Invite,
+        Accept,
+        End,
+        Subscribe,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let u = 0..USERS.len();
+        let act = prop_oneof![
+            1 => Just(Act::PublishCamera),
+            1 => Just(Act::Grant),
+            1 => Just(Act::Revoke),
+            1 => Just(Act::Watch),
+            1 => Just(Act::Unwatch),
+            1 => Just(Act::Invite),
+            1 => Just(Act::Accept),
+            1 => Just(Act::End),
+            3 => Just(Act::Subscribe),
+        ];
+        prop_oneof![
+            3 => u.clone().prop_map(Op::Join),
+            1 => u.clone().prop_map(Op::Drop),
+            1 => u.clone().prop_map(Op::Leave),
+            1 => (0i64..1500).prop_map(Op::Wait),
+            8 => (u.clone(), act, u).prop_map(|(a, x, b)| Op::Send(a, x, b)),
+        ]
+    }
+
+    fn message(act: Act, other: i64) -> ClientMessage {
+        use ClientMessage as C;
+        match act {
+            Act::PublishCamera => C::Publish {
+                track: TrackKind::Camera,
+            },
+            Act::Grant => C::GrantSpeaking { user_id: other },
+            Act::Revoke => C::RevokeSpeaking { user_id: other },
+            Act::Watch => C::Watch { user_id: other },
+            Act::Unwatch => C::Unwatch { user_id: other },
+            Act::Invite | Act::Accept | Act::End => C::PrivateCall {
+                to: other,
+                action: match act {
+                    Act::Invite => CallAction::Invite,
+                    Act::Accept => CallAction::Accept,
+                    _ => CallAction::End,
+                },
+            },
+            Act::Subscribe => C::MediaOffer {
+                direction: MediaDirection::Subscribe,
+                sdp: "v=0".into(),
+                user_id: Some(other),
+            },
+        }
+    }
+
+    fn apply(out: Vec<Output>, active: &mut BTreeSet<(i64, i64)>) {
+        for o in out {
+            match o {
+                Output::Media {
+                    peer,
+                    signal:
+                        MediaSignal::Offer {
+                            target: Some(p), ..
+                        },
+                } => {
+                    active.insert((peer.user_id, p));
+                }
+                Output::MediaRevoke { viewer, publisher } => {
+                    active.remove(&(viewer.user_id, publisher));
+                }
+                Output::MediaLeft(peer) => active.retain(|(v, _)| *v != peer.user_id),
+                _ => {}
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn camera_subscriptions_never_outlive_the_right_to_them(
+            ops in proptest::collection::vec(op(), 0..120),
+        ) {
+            let cfg = RoomConfig {
+                resume_window_ms: 1000,
+                ..RoomConfig::default()
+            };
+            let mut r = room_with(cfg);
+            let mut now = 0;
+            let mut next_conn: ConnId = 1000;
+            let mut conn_of: HashMap<i64, ConnId> = HashMap::new();
+            let mut active = BTreeSet::new();
+            for op in ops {
+                now += 1;
+                let out = match op {
+                    Op::Join(u) => {
+                        let user = USERS[u];
+                        next_conn += 1;
+                        conn_of.insert(user, next_conn);
+                        r.handle(now, Input::Join {
+                            conn: next_conn,
+                            who: Entrant { user_id: user, role: role_of(user), name: format!("u{user}") },
+                            resume_token: None,
+                            new_token: format!("t{next_conn}"),
+                        })
+                    }
+                    Op::Drop(u) => match conn_of.remove(&USERS[u]) {
+                        Some(conn) => r.handle(now, Input::Disconnected { conn }),
+                        None => Vec::new(),
+                    },
+                    Op::Leave(u) => match conn_of.get(&USERS[u]) {
+                        Some(&conn) => r.handle(now, Input::Message { conn, msg: ClientMessage::Leave }),
+                        None => Vec::new(),
+                    },
+                    Op::Wait(ms) => {
+                        now += ms;
+                        r.tick(now)
+                    }
+                    Op::Send(a, act, b) => match conn_of.get(&USERS[a]) {
+                        Some(&conn) => r.handle(now, Input::Message { conn, msg: message(act, USERS[b]) }),
+                        None => Vec::new(),
+                    },
+                };
+                apply(out, &mut active);
+                for (v, p) in &active {
+                    prop_assert!(
+                        r.may_receive_camera(*v, *p),
+                        "{v} still holds {p}'s camera after {op:?}"
+                    );
+                    // Between students, only while the publisher holds the floor.
+                    if role_of(*v) == Role::Student && role_of(*p) == Role::Student {
+                        prop_assert!(r.participants[p].speaking);
+                    }
+                }
+            }
+        }
+    }
+}
