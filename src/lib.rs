@@ -15,6 +15,7 @@ pub mod face_checks;
 pub mod filing;
 pub mod http;
 pub mod integrity;
+pub mod listener;
 pub mod load;
 pub mod media_bridge;
 pub mod metrics;
