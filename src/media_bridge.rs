@@ -65,15 +65,6 @@ impl SfuBridge {
         })
     }
 
-    /// Media sessions `user` holds in `class_id` (tests and diagnostics).
-    pub fn sessions_of(&self, class_id: i64, user_id: i64) -> Vec<SessionId> {
-        let book = self.book.lock().unwrap_or_else(|e| e.into_inner());
-        book.sessions
-            .get(&(class_id, user_id))
-            .map(|v| v.iter().map(|h| h.session).collect())
-            .unwrap_or_default()
-    }
-
     fn close_all(&self, sessions: Vec<SessionId>, reply: Option<MediaReply>, reason: &str) {
         if sessions.is_empty() {
             return;
