@@ -224,6 +224,23 @@ impl ClassRooms {
         Ok((handle, who))
     }
 
+    /// Tells the live room of `class_id` about a student's face check: their current
+    /// assistant, the lecturer and silent regulators receive a `face_check` message, and
+    /// the assistant's group list shows it from then on. False when no room is running
+    /// for the class (nobody to tell; the outcome is persisted by the attendance code).
+    pub fn report_face_check(
+        &self,
+        class_id: i64,
+        student_id: i64,
+        outcome: &str,
+        suspect_static: bool,
+        at_ms: i64,
+    ) -> bool {
+        self.rooms
+            .get(class_id)
+            .is_some_and(|room| room.face_check(student_id, outcome, suspect_static, at_ms))
+    }
+
     fn start_writer(&self) {
         self.writer.get_or_init(|| {
             let rx = self

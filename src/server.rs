@@ -65,9 +65,8 @@ impl Bound {
     /// Binds the configured address.
     pub async fn bind(state: AppState) -> anyhow::Result<Self> {
         let addr = state.config.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        let listener =
+            crate::listener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
         Ok(Self { listener, state })
     }
 

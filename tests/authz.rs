@@ -133,6 +133,7 @@ const MATRIX: &[Row] = &[
     row("POST", "/api/classes/{id}/notice/publish",        Act(Action::PublishNotice),           409),
     row("GET",  "/api/public/classes/{id}/notice",         Public,                               404),
     row("GET",  "/api/classes/{id}/subsidy",               Act(Action::ReadSubsidy),             200),
+    row("GET",  "/api/classes/{id}/interactions",          Act(Action::ReadInteractions),        200),
     // The base class is a draft, not live: allowed callers get 409 after the permission check.
     row("POST", "/api/rooms/{class_id}/publish",           Act(Action::PublishMedia),            409),
     row("POST", "/api/rooms/{class_id}/subscribe",         Act(Action::WatchLecture),            409),

@@ -1,6 +1,7 @@
 //! Class rooms over real WebSockets (tokio-tungstenite clients against the in-process
-//! server): each role, the silent regulator, private help, reconnection, bad input, and
-//! persistence of interactions.
+//! server): each role, the silent regulator, private help, reconnection, bad input,
+//! persistence of interactions, media negotiation with real WebRTC peers over the room's
+//! socket, and face-check state for assistants.
 
 mod common;
 
@@ -375,10 +376,11 @@ async fn each_role_enters_and_the_regulator_is_invisible_and_silent() {
         );
         assert_eq!(e["fatal"], false);
     }
-    // Receiving media is allowed (no media server here: a clear answer).
+    // Receiving media is allowed: the offer reaches the media server, which finds it
+    // is not SDP.
     reg.send(json!({"type": "media_offer", "direction": "subscribe", "sdp": "v=0"}))
         .await;
-    assert_eq!(reg.expect_type("error").await["code"], "media_unavailable");
+    assert_eq!(reg.expect_type("error").await["code"], "malformed_sdp");
 
     // Nobody else ever heard of the regulator or of anything it sent.
     for ws in [&mut lecturer, &mut a1, &mut st] {
@@ -500,11 +502,13 @@ async fn reconnection_within_and_after_the_window() {
     let (mut st, j) = connect_joined(&s, &me.1, c.id).await;
     let token = j["resume_token"].as_str().unwrap().to_string();
     assert_eq!(j["resume_window_ms"], 1500);
+    // Presence is batched, hands are sent at once: wait for the presence first so the two
+    // cannot arrive in either order.
+    lecturer.expect("presence", |p| p["online"] == 3).await;
     st.send(json!({"type": "raise_hand"})).await;
     lecturer
         .expect("hands", |h| h["queue"] == json!([me.0]))
         .await;
-    lecturer.expect("presence", |p| p["online"] == 3).await;
 
     // Drop the socket and come back at once with the token.
     drop(st);
@@ -816,3 +820,394 @@ async fn interactions_are_teaching_data(engine: Engine) {
     s.stop().await;
 }
 on_both_engines!(interactions_are_teaching_data);
+
+/// Sends a media offer over the room socket and returns the server's answer (or error).
+async fn negotiate(ws: &mut Ws, direction: &str, sdp: String, user_id: Option<i64>) -> Value {
+    let mut msg = json!({"type": "media_offer", "direction": direction, "sdp": sdp});
+    if let Some(u) = user_id {
+        msg["user_id"] = json!(u);
+    }
+    ws.send(msg).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match ws.next(left).await {
+            Some(v) if v["type"] == "media_answer" || v["type"] == "error" => return v,
+            Some(_) => continue,
+            None => panic!("no media answer; closed {:?}", ws.closed),
+        }
+    }
+}
+
+/// Publishes over the room socket and starts sending; returns the running publisher.
+async fn publish_over_ws(
+    ws: &mut Ws,
+    videos: usize,
+    audio: bool,
+    index_base: u64,
+    until: std::time::Instant,
+) -> tokio::task::JoinHandle<media::client::ClientPublisher> {
+    let cfg = media::MediaConfig::default();
+    let p = media::client::ClientPublisher::new(&cfg, videos, audio)
+        .await
+        .unwrap();
+    let a = negotiate(ws, "publish", p.peer.offer().await.unwrap(), None).await;
+    assert_eq!(a["type"], "media_answer", "{a}");
+    assert_eq!(a["direction"], "publish");
+    assert!(a["session"].as_u64().is_some(), "{a}");
+    p.peer.accept(a["sdp"].as_str().unwrap()).await.unwrap();
+    assert!(p.peer.wait_connected(Duration::from_secs(10)).await);
+    tokio::spawn(async move {
+        let opts = media::client::RunOptions {
+            fps: 15,
+            frame_packets: 2,
+            packet_len: 400,
+            index_base,
+            ssrc_override: None,
+        };
+        p.run(until, opts).await;
+        p
+    })
+}
+
+/// Subscribes over the room socket; returns the connected subscriber and the answer.
+async fn subscribe_over_ws(
+    ws: &mut Ws,
+    user_id: Option<i64>,
+) -> (media::client::ClientSubscriber, Value) {
+    let cfg = media::MediaConfig::default();
+    let audio = user_id.is_none();
+    let sub = media::client::ClientSubscriber::new(&cfg, 1, audio, true)
+        .await
+        .unwrap();
+    let a = negotiate(ws, "subscribe", sub.peer.offer().await.unwrap(), user_id).await;
+    assert_eq!(a["type"], "media_answer", "{a}");
+    assert_eq!(a["direction"], "subscribe");
+    sub.peer.accept(a["sdp"].as_str().unwrap()).await.unwrap();
+    assert!(sub.peer.wait_connected(Duration::from_secs(10)).await);
+    (sub, a)
+}
+
+/// Video packet indexes a subscriber has received so far, once it has some.
+async fn video_indexes(sub: &media::client::ClientSubscriber) -> Vec<u64> {
+    for _ in 0..200 {
+        let got: Vec<u64> = sub
+            .snapshot()
+            .iter()
+            .filter(|r| r.video)
+            .flat_map(|r| r.indexes.clone())
+            .collect();
+        if got.len() >= 10 {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no video arrived: {:?}", sub.snapshot());
+}
+
+const LECTURE: u64 = 0;
+const STUDENT_CAM: u64 = 1 << 40;
+const ASSISTANT_CAM: u64 = 2 << 40;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_negotiation_runs_over_the_room_socket_under_the_permission_table() {
+    let s = TestServer::start(Engine::Sqlite).await;
+    let c = live_class(&s).await;
+    let (mut lecturer, _) = connect_joined(&s, &c.lecturer.1, c.id).await;
+    let (mut a1, _) = connect_joined(&s, &c.assistants[0].1, c.id).await;
+    let (mut a2, _) = connect_joined(&s, &c.assistants[1].1, c.id).await;
+    let (s0, s1, s30) = (&c.students[0], &c.students[1], &c.students[30]);
+    let (mut st0, _) = connect_joined(&s, &s0.1, c.id).await;
+    let (mut st1, _) = connect_joined(&s, &s1.1, c.id).await;
+    let (mut st30, _) = connect_joined(&s, &s30.1, c.id).await;
+    let (mut reg, _) = connect_joined(&s, &c.regulator.1, c.id).await;
+    let until = std::time::Instant::now() + Duration::from_secs(40);
+
+    // The lecturer publishes over the socket; a student receives the lecture.
+    let lecture = publish_over_ws(&mut lecturer, 1, true, LECTURE, until).await;
+    let (st1_lecture, _) = subscribe_over_ws(&mut st1, None).await;
+    assert!(video_indexes(&st1_lecture)
+        .await
+        .iter()
+        .all(|i| *i < STUDENT_CAM));
+
+    // A student publishes their camera; their assistant receives it …
+    st0.send(json!({"type": "publish", "track": "camera"}))
+        .await;
+    a1.expect("track", |t| t["user_id"] == s0.0 && t["published"] == true)
+        .await;
+    let cam = publish_over_ws(&mut st0, 1, false, STUDENT_CAM, until).await;
+    let (a1_view, a) = subscribe_over_ws(&mut a1, Some(s0.0)).await;
+    assert_eq!(a["user_id"], s0.0);
+    let got = video_indexes(&a1_view).await;
+    assert!(
+        got.iter().all(|i| (STUDENT_CAM..ASSISTANT_CAM).contains(i)),
+        "{got:?}"
+    );
+    // … a regulator who asked for it receives it …
+    reg.send(json!({"type": "watch", "user_id": s0.0})).await;
+    reg.expect("track", |t| t["user_id"] == s0.0).await;
+    let (reg_view, _) = subscribe_over_ws(&mut reg, Some(s0.0)).await;
+    assert!(video_indexes(&reg_view)
+        .await
+        .iter()
+        .all(|i| (STUDENT_CAM..ASSISTANT_CAM).contains(i)));
+    // … and no other student, nor another group's assistant, may have it.
+    for ws in [&mut st1, &mut st30, &mut a2] {
+        let sub =
+            media::client::ClientSubscriber::new(&media::MediaConfig::default(), 1, false, true)
+                .await
+                .unwrap();
+        let e = negotiate(ws, "subscribe", sub.peer.offer().await.unwrap(), Some(s0.0)).await;
+        assert_eq!(
+            (e["type"].as_str(), e["code"].as_str()),
+            (Some("error"), Some("forbidden")),
+            "{e}"
+        );
+    }
+
+    // A private call: the assistant's camera reaches the student in the call, nobody else.
+    a1.send(json!({"type": "private_call", "to": s0.0, "action": "invite"}))
+        .await;
+    st0.expect("private_call", |m| m["action"] == "invite")
+        .await;
+    st0.send(json!({"type": "private_call", "to": c.assistants[0].0, "action": "accept"}))
+        .await;
+    a1.expect("private_call", |m| m["action"] == "accept").await;
+    let a1_cam = publish_over_ws(&mut a1, 1, false, ASSISTANT_CAM, until).await;
+    let (call_view, call) = subscribe_over_ws(&mut st0, Some(c.assistants[0].0)).await;
+    assert!(video_indexes(&call_view)
+        .await
+        .iter()
+        .all(|i| *i >= ASSISTANT_CAM));
+    for ws in [&mut st1, &mut lecturer, &mut reg] {
+        let sub =
+            media::client::ClientSubscriber::new(&media::MediaConfig::default(), 1, false, true)
+                .await
+                .unwrap();
+        let e = negotiate(
+            ws,
+            "subscribe",
+            sub.peer.offer().await.unwrap(),
+            Some(c.assistants[0].0),
+        )
+        .await;
+        assert_eq!(e["code"], "forbidden", "{e}");
+    }
+    // Hanging up closes the student's view of the assistant.
+    a1.send(json!({"type": "private_call", "to": s0.0, "action": "end"}))
+        .await;
+    let closed = st0.expect_type("media_closed").await;
+    assert_eq!(closed["session"], call["session"]);
+
+    // The lecture subscriber never got anything but the lecture.
+    let lecture_seen: Vec<u64> = st1_lecture
+        .snapshot()
+        .iter()
+        .flat_map(|r| r.indexes.clone())
+        .collect();
+    assert!(lecture_seen.iter().all(|i| *i < STUDENT_CAM));
+    // Bad SDP over the socket: an error, the connection stays.
+    st1.send(json!({"type": "media_offer", "direction": "publish", "sdp": "hello"}))
+        .await;
+    assert_eq!(st1.expect_type("error").await["code"], "malformed_sdp");
+    st1.send(json!({"type": "ping", "id": 9})).await;
+    assert_eq!(st1.expect_type("pong").await["id"], 9);
+    for h in [lecture, cam, a1_cam] {
+        h.abort();
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn face_checks_reach_the_students_assistant_lecturer_and_regulators_only() {
+    let s = TestServer::start(Engine::Sqlite).await;
+    let c = live_class(&s).await;
+    assert!(
+        !s.state
+            .rooms
+            .report_face_check(c.id, c.students[0].0, "match", false, 1),
+        "no room yet"
+    );
+    let (mut lecturer, _) = connect_joined(&s, &c.lecturer.1, c.id).await;
+    let (mut a1, _) = connect_joined(&s, &c.assistants[0].1, c.id).await;
+    let (mut a2, _) = connect_joined(&s, &c.assistants[1].1, c.id).await;
+    let me = &c.students[0];
+    let (mut st0, _) = connect_joined(&s, &me.1, c.id).await;
+    let (mut st1, _) = connect_joined(&s, &c.students[1].1, c.id).await;
+    let (mut st30, _) = connect_joined(&s, &c.students[30].1, c.id).await;
+    let (mut reg, _) = connect_joined(&s, &c.regulator.1, c.id).await;
+    a1.expect("group", |g| {
+        g["students"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["user_id"] == me.0 && m["online"] == true)
+    })
+    .await;
+
+    assert!(s
+        .state
+        .rooms
+        .report_face_check(c.id, me.0, "mismatch", true, 1_767_225_600_000));
+    for ws in [&mut a1, &mut lecturer, &mut reg] {
+        let m = ws.expect_type("face_check").await;
+        assert_eq!(m["student_id"], me.0);
+        assert_eq!(m["outcome"], "mismatch");
+        assert_eq!(m["at_ms"], 1_767_225_600_000_i64);
+        assert_eq!(m["suspect_static"], true);
+    }
+    for ws in [&mut st0, &mut st1, &mut st30, &mut a2] {
+        ws.drain(SHORT).await;
+        assert!(!ws.saw(|v| v["type"] == "face_check"), "{:#?}", ws.seen);
+    }
+
+    // The assistant goes; the student is covered by the other one, whose group list
+    // shows the last check.
+    drop(a1);
+    let g = a2
+        .expect("group", |g| {
+            g["students"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["user_id"] == me.0)
+        })
+        .await;
+    let member = g["students"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user_id"] == me.0)
+        .unwrap()
+        .clone();
+    assert_eq!(member["home"], false);
+    assert_eq!(member["face_check"]["outcome"], "mismatch");
+    assert_eq!(member["face_check"]["suspect_static"], true);
+    assert!(s
+        .state
+        .rooms
+        .report_face_check(c.id, me.0, "match", false, 1_767_225_900_000));
+    let m = a2.expect_type("face_check").await;
+    assert_eq!(
+        (m["student_id"].as_i64(), m["outcome"].as_str()),
+        (Some(me.0), Some("match"))
+    );
+    for ws in [&mut st0, &mut st1, &mut st30] {
+        ws.drain(SHORT).await;
+        assert!(!ws.saw(|v| v["type"] == "face_check"));
+    }
+    s.stop().await;
+}
+
+async fn the_interaction_record_is_read_over_http_a_page_at_a_time(engine: Engine) {
+    let s = TestServer::start(engine).await;
+    let c = live_class(&s).await;
+    let (mut lecturer, _) = connect_joined(&s, &c.lecturer.1, c.id).await;
+    let (mut a1, _) = connect_joined(&s, &c.assistants[0].1, c.id).await;
+    let me = &c.students[0];
+    let (mut st, _) = connect_joined(&s, &me.1, c.id).await;
+    for i in 0..3 {
+        st.send(json!({"type": "chat", "text": format!("第{i}句")}))
+            .await;
+    }
+    st.send(json!({"type": "ask", "text": "证书怎么领?"})).await;
+    st.send(json!({"type": "raise_hand"})).await;
+    lecturer.expect_type("hands").await;
+    lecturer
+        .send(json!({"type": "grant_speaking", "user_id": me.0}))
+        .await;
+    a1.send(json!({"type": "private_chat", "to": me.0, "text": "私聊内容"}))
+        .await;
+    st.expect("private_chat", |m| m["text"] == "私聊内容").await;
+    // 3 joined + 3 chat + question + hand + grant + private chat.
+    let total = eventually(
+        &s,
+        &format!(
+            "SELECT COUNT(*) FROM interaction_events WHERE class_id = {}",
+            c.id
+        ),
+        10,
+    )
+    .await;
+    let client = |token: &str| common::Client {
+        token: Some(token.to_string()),
+        ..s.client()
+    };
+    let path = format!("/api/classes/{}/interactions", c.id);
+
+    // The lecturer pages through everything but the private help, in order.
+    let lect = client(&c.lecturer.1);
+    let mut items: Vec<Value> = Vec::new();
+    let mut after = 0;
+    let mut pages = 0;
+    loop {
+        let (st, page) = lect.get(&format!("{path}?limit=3&after={after}")).await;
+        assert_eq!(st, 200, "{page}");
+        pages += 1;
+        let got = page["items"].as_array().unwrap();
+        assert!(got.len() <= 3);
+        items.extend(got.iter().cloned());
+        match page["next_after"].as_i64() {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    assert_eq!(items.len() as i64, total - 1, "all but the private chat");
+    assert!(pages >= 3);
+    let ids: Vec<i64> = items.iter().map(|i| i["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert!(!items.iter().any(|i| i["kind"] == "private_chat"));
+    let chats: Vec<&Value> = items.iter().filter(|i| i["kind"] == "chat").collect();
+    assert_eq!(chats.len(), 3);
+    assert_eq!(chats[0]["detail"]["text"], "第0句");
+    assert_eq!(chats[0]["actor_id"], me.0);
+    assert_eq!(chats[0]["actor_role"], "student");
+    let grant = items
+        .iter()
+        .find(|i| i["kind"] == "speaking_granted")
+        .unwrap();
+    assert_eq!(
+        (grant["actor_id"].as_i64(), grant["target_id"].as_i64()),
+        (Some(c.lecturer.0), Some(me.0))
+    );
+    // Filters.
+    let (_, q) = lect.get(&format!("{path}?kind=question")).await;
+    let q = q["items"].as_array().unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["detail"]["text"], "证书怎么领?");
+
+    // The institution's admin and a regulator of the jurisdiction see the private help too.
+    let admin = client(&c.admin);
+    let reg = client(&c.regulator.1);
+    for who in [&admin, &reg] {
+        let (st, page) = who.get(&format!("{path}?limit=1000")).await;
+        assert_eq!(st, 200, "{page}");
+        let all = page["items"].as_array().unwrap();
+        assert_eq!(all.len() as i64, total);
+        assert!(page["next_after"].is_null());
+        let private = all.iter().find(|i| i["kind"] == "private_chat").unwrap();
+        assert_eq!(private["detail"]["text"], "私聊内容");
+    }
+    // Bad paging is a clear 400.
+    for q in ["limit=0", "limit=1001", "after=-1"] {
+        let (st, body) = lect.get(&format!("{path}?{q}")).await;
+        assert_eq!(st, 400, "{q}: {body}");
+    }
+    let (st, _) = lect.get(&format!("{path}?page=2")).await;
+    assert_eq!(st, 400, "unknown query fields are refused");
+    // Out of scope: 404; roles the table refuses: 403.
+    for (user, want) in [("other-admin", 404), ("far-regulator", 404)] {
+        let other = s.login(user, "password-123").await;
+        let (st, body) = other.get(&path).await;
+        assert_eq!(st, want, "{user}: {body}");
+    }
+    for token in [&c.assistants[0].1, &me.1] {
+        let (st, _) = client(token).get(&path).await;
+        assert_eq!(st, 403);
+    }
+    let (st, _) = lect.get("/api/classes/999999/interactions").await;
+    assert_eq!(st, 404);
+    s.stop().await;
+}
+on_both_engines!(the_interaction_record_is_read_over_http_a_page_at_a_time);

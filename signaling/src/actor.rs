@@ -126,6 +126,24 @@ impl RoomHandle {
     pub fn disconnected(&self, conn: ConnId) {
         let _ = self.tx.send(Command::Input(Input::Disconnected { conn }));
     }
+
+    /// Reports a student's face check; false when the room has closed.
+    pub fn face_check(
+        &self,
+        student_id: i64,
+        outcome: &str,
+        suspect_static: bool,
+        at_ms: i64,
+    ) -> bool {
+        self.tx
+            .send(Command::Input(Input::FaceCheck {
+                student_id,
+                outcome: outcome.to_string(),
+                suspect_static,
+                at_ms,
+            }))
+            .is_ok()
+    }
 }
 
 /// Where a room's outputs go besides connections.
@@ -257,15 +275,24 @@ fn deliver(
             let _ = sinks.events.send(e);
         }
         Output::Media { peer, signal } => {
-            let me = me.clone();
-            let user_id = peer.user_id;
-            let reply = MediaReply::new(move |msg| {
-                if let Some(tx) = me.upgrade() {
-                    let _ = tx.send(Command::Input(Input::MediaReply { user_id, msg }));
-                }
-            });
+            let reply = reply_to(me, peer.user_id);
             sinks.media.signal(peer, signal, reply);
         }
         Output::MediaLeft(peer) => sinks.media.left(peer),
+        Output::MediaRevoke { viewer, publisher } => {
+            let reply = reply_to(me, viewer.user_id);
+            sinks.media.revoke(viewer, publisher, reply);
+        }
     }
+}
+
+/// A reply handle that brings the media side's answer back into the room, which sends it
+/// to the participant's current connection.
+fn reply_to(me: &mpsc::WeakUnboundedSender<Command>, user_id: i64) -> MediaReply {
+    let me = me.clone();
+    MediaReply::new(move |msg| {
+        if let Some(tx) = me.upgrade() {
+            let _ = tx.send(Command::Input(Input::MediaReply { user_id, msg }));
+        }
+    })
 }

@@ -1,8 +1,8 @@
 //! Where media negotiation leaves signaling. SDP offers/answers and ICE candidates travel
 //! over the room's WebSocket as opaque strings; after the room has checked that the sender
-//! may publish (regulators may not), it hands them to a [`MediaBridge`]. The media crate
-//! implements the bridge; until it does, [`NoMedia`] answers every signal with a clear
-//! `media_unavailable` error.
+//! may publish (regulators may not) or receive what it asks for, it hands them to a
+//! [`MediaBridge`]. The application implements the bridge over its SFU; a node without one
+//! uses [`NoMedia`], which answers every signal with a clear `media_unavailable` error.
 
 use std::sync::Arc;
 
@@ -31,6 +31,9 @@ pub enum MediaSignal {
         direction: MediaDirection,
         /// Opaque SDP.
         sdp: String,
+        /// Subscribe: whose camera (the room has checked the sender may receive it);
+        /// `None`, the lecture.
+        target: Option<i64>,
     },
     /// SDP answer to a server offer.
     Answer {
@@ -76,6 +79,13 @@ pub trait MediaBridge: Send + Sync + 'static {
     /// `peer` left the room for good: tear down their transports.
     fn left(&self, peer: MediaPeer) {
         let _ = peer;
+    }
+    /// `viewer` may no longer receive `publisher`'s camera (the floor was taken back, a
+    /// call ended, the student moved to another assistant, a watch ended, the publisher
+    /// left): close the subscriptions that `viewer` opened for it, telling them through
+    /// `reply`.
+    fn revoke(&self, viewer: MediaPeer, publisher: i64, reply: MediaReply) {
+        let _ = (viewer, publisher, reply);
     }
 }
 

@@ -170,6 +170,17 @@ pub fn receives_track(viewer: Role, publisher: Role, kind: TrackKind, rel: Relat
     }
 }
 
+/// Whether `viewer` is told a student's face-check outcomes (`rel.same_group`: the viewer
+/// is the student's current assistant). Never other students: whether a classmate passed
+/// attendance is none of theirs.
+pub fn sees_face_checks(viewer: Role, rel: Relation) -> bool {
+    match viewer {
+        Role::Assistant => rel.same_group,
+        Role::Lecturer | Role::Regulator => true,
+        Role::Student | Role::Admin => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,5 +360,25 @@ mod tests {
                 ));
             }
         }
+    }
+
+    #[test]
+    fn face_checks_reach_own_assistant_lecturer_and_regulators_only() {
+        let mine = rel(true, false, false, false);
+        let other = Relation::default();
+        // [lecturer, assistant, student, regulator, admin] for (own group, other).
+        let want = [
+            (Lecturer, true, true),
+            (Assistant, true, false),
+            (Student, false, false),
+            (Regulator, true, true),
+            (Admin, false, false),
+        ];
+        for (role, own, not_own) in want {
+            assert_eq!(sees_face_checks(role, mine), own, "{role} own");
+            assert_eq!(sees_face_checks(role, other), not_own, "{role} other");
+        }
+        // Whatever else holds between them, a student never sees a classmate's.
+        assert!(!sees_face_checks(Student, rel(true, true, true, true)));
     }
 }

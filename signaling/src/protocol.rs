@@ -143,12 +143,17 @@ pub enum ClientMessage {
         /// Invite, accept, decline or end.
         action: CallAction,
     },
-    /// SDP offer for the media server (opaque to signaling).
+    /// SDP offer for the media server (opaque to signaling). Each offer opens its own
+    /// media session; the answer names it.
     MediaOffer {
         /// Publish or subscribe.
         direction: MediaDirection,
-        /// The SDP.
+        /// The SDP, with all ICE candidates (the media server does not trickle).
         sdp: String,
+        /// Subscribe only: whose camera to receive (a student's, or one's call peer's);
+        /// omitted, the lecture.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<i64>,
     },
     /// SDP answer to a server-initiated offer (renegotiation).
     MediaAnswer {
@@ -219,6 +224,20 @@ pub struct GroupMember {
     pub online: bool,
     /// In the assistant's own group (false: covered while their assistant is away).
     pub home: bool,
+    /// The student's last face check in this session, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face_check: Option<FaceCheckState>,
+}
+
+/// The outcome of a student's last face check, as their assistant sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaceCheckState {
+    /// `match`, `mismatch`, `no_face`, `multiple_faces`, `camera_off` or `absent`.
+    pub outcome: String,
+    /// When the sample was taken, unix ms.
+    pub at_ms: i64,
+    /// The camera looked like a still picture (the static guard's suspicion).
+    pub suspect_static: bool,
 }
 
 /// Messages the server sends.
@@ -393,6 +412,34 @@ pub enum ServerMessage {
     MediaAnswer {
         /// The SDP.
         sdp: String,
+        /// The media session the offer opened.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<u64>,
+        /// The offer's direction.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        direction: Option<MediaDirection>,
+        /// Subscribe: whose camera (omitted: the lecture).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<i64>,
+    },
+    /// The media server closed one of your media sessions (you may no longer receive that
+    /// camera, or you published again).
+    MediaClosed {
+        /// The session.
+        session: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A student's face check (their assistant, the lecturer and regulators only).
+    FaceCheck {
+        /// The student.
+        student_id: i64,
+        /// `match`, `mismatch`, `no_face`, `multiple_faces`, `camera_off` or `absent`.
+        outcome: String,
+        /// When the sample was taken, unix ms.
+        at_ms: i64,
+        /// The camera looked like a still picture.
+        suspect_static: bool,
     },
     /// ICE candidate from the media server.
     IceCandidate {
@@ -537,6 +584,7 @@ mod tests {
         let media = ClientMessage::MediaOffer {
             direction: MediaDirection::Publish,
             sdp: "v=0".into(),
+            user_id: None,
         };
         let json = serde_json::to_string(&media).unwrap();
         assert_eq!(

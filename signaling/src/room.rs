@@ -20,11 +20,11 @@ use crate::flood::{FloodGuard, FloodLimits, Verdict};
 use crate::groups::{GroupLimits, Groups, Move};
 use crate::media::{MediaPeer, MediaSignal};
 use crate::permissions::{
-    allowed, listed, receives_track, Allowed, Relation, RoomAction, TrackKind,
+    allowed, listed, receives_track, sees_face_checks, Allowed, Relation, RoomAction, TrackKind,
 };
 use crate::protocol::{
-    CallAction, ClientMessage, GroupMember, MediaDirection, ParticipantInfo, ServerMessage,
-    MAX_TEXT_CHARS,
+    CallAction, ClientMessage, FaceCheckState, GroupMember, MediaDirection, ParticipantInfo,
+    ServerMessage, MAX_TEXT_CHARS,
 };
 use crate::Role;
 
@@ -138,8 +138,19 @@ pub enum Input {
     MediaReply {
         /// The participant.
         user_id: i64,
-        /// `media_answer`, `media_offer`, `ice_candidate` or `error`.
+        /// `media_answer`, `media_offer`, `ice_candidate`, `media_closed` or `error`.
         msg: ServerMessage,
+    },
+    /// The face sampler checked a student of this class.
+    FaceCheck {
+        /// The student.
+        student_id: i64,
+        /// `match`, `mismatch`, `no_face`, `multiple_faces`, `camera_off` or `absent`.
+        outcome: String,
+        /// The camera looked like a still picture.
+        suspect_static: bool,
+        /// When the sample was taken, unix ms.
+        at_ms: i64,
     },
 }
 
@@ -173,6 +184,13 @@ pub enum Output {
     },
     /// A participant left for good: the media side may drop their transports.
     MediaLeft(MediaPeer),
+    /// `viewer` may no longer receive `publisher`'s camera: close what they opened for it.
+    MediaRevoke {
+        /// Who loses the camera.
+        viewer: MediaPeer,
+        /// Whose camera.
+        publisher: i64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -226,6 +244,14 @@ pub struct Room {
     dirty_assistants: BTreeSet<i64>,
     dirty_students: BTreeSet<i64>,
     expiries: BTreeSet<(i64, i64)>,
+    /// Students of the class (roster and late entrants), for face checks.
+    students: HashSet<i64>,
+    /// Each student's last face check this session.
+    face_checks: HashMap<i64, FaceCheckState>,
+    /// Camera subscriptions handed to the media side: publisher → viewers. Checked again
+    /// whenever the publisher's audience may change, and revoked when it no longer
+    /// includes the viewer.
+    media_subs: HashMap<i64, BTreeSet<i64>>,
     last_activity: i64,
     out: Vec<Output>,
 }
@@ -261,6 +287,9 @@ impl Room {
             dirty_assistants: BTreeSet::new(),
             dirty_students: BTreeSet::new(),
             expiries: BTreeSet::new(),
+            students: students.iter().copied().collect(),
+            face_checks: HashMap::new(),
+            media_subs: HashMap::new(),
             last_activity: now,
             out: Vec::new(),
         };
@@ -332,6 +361,19 @@ impl Room {
                     self.send(vec![c], &msg);
                 }
             }
+            Input::FaceCheck {
+                student_id,
+                outcome,
+                suspect_static,
+                at_ms,
+            } => self.face_check(
+                student_id,
+                FaceCheckState {
+                    outcome,
+                    at_ms,
+                    suspect_static,
+                },
+            ),
         }
         self.tick(now)
     }
@@ -503,6 +545,7 @@ impl Room {
                     name: self.names.get(&s).cloned().unwrap_or_default(),
                     online,
                     home: self.groups.home_of(s) == Some(a),
+                    face_check: self.face_checks.get(&s).cloned(),
                 })
                 .collect();
             self.send_user(a, &ServerMessage::Group { students });
@@ -576,6 +619,9 @@ impl Room {
             }
         }
         change(self);
+        for &p in publishers {
+            self.check_media_subs(p);
+        }
         for (p, kind, was) in before {
             let now = self.audience(p, kind);
             let gained: Vec<ConnId> = now.difference(&was).copied().collect();
@@ -647,6 +693,89 @@ impl Room {
             }
         }
         out
+    }
+
+    /// Whether `viewer` may receive `publisher`'s camera now (a student's, or an
+    /// assistant's in a call) — the gate of a subscribe offer naming `publisher`.
+    fn may_receive_camera(&self, viewer: i64, publisher: i64) -> bool {
+        match (
+            self.participants.get(&viewer),
+            self.participants.get(&publisher),
+        ) {
+            (Some(v), Some(p)) if viewer != publisher => {
+                receives_track(v.role, p.role, TrackKind::Camera, self.relation(v, p))
+            }
+            _ => false,
+        }
+    }
+
+    /// Revokes the camera subscriptions to `publisher` whose viewer lost the right.
+    fn check_media_subs(&mut self, publisher: i64) {
+        let Some(viewers) = self.media_subs.get(&publisher) else {
+            return;
+        };
+        let lost: Vec<i64> = viewers
+            .iter()
+            .copied()
+            .filter(|v| !self.may_receive_camera(*v, publisher))
+            .collect();
+        for v in lost {
+            self.revoke_media(v, publisher);
+        }
+    }
+
+    fn revoke_media(&mut self, viewer: i64, publisher: i64) {
+        if let Some(vs) = self.media_subs.get_mut(&publisher) {
+            vs.remove(&viewer);
+            if vs.is_empty() {
+                self.media_subs.remove(&publisher);
+            }
+        }
+        if let Some(peer) = self.peer(viewer) {
+            self.out.push(Output::MediaRevoke {
+                viewer: peer,
+                publisher,
+            });
+        }
+    }
+
+    /// Records a student's face check and tells those who may see it: their current
+    /// assistant, the lecturer, silent regulators (see [`sees_face_checks`]).
+    fn face_check(&mut self, student: i64, state: FaceCheckState) {
+        let known = self.students.contains(&student)
+            || self
+                .participants
+                .get(&student)
+                .is_some_and(|p| p.role == Role::Student);
+        if !known {
+            return;
+        }
+        // The current assistant; for a student who is away, their home assistant.
+        let assistant = self.groups.assistant_of(student).or_else(|| {
+            self.groups
+                .home_of(student)
+                .filter(|a| self.participants.get(a).is_some_and(|p| p.conn.is_some()))
+        });
+        let to: Vec<ConnId> = self
+            .participants
+            .values()
+            .filter(|v| {
+                let rel = Relation {
+                    same_group: v.role == Role::Assistant && Some(v.user_id) == assistant,
+                    ..Relation::default()
+                };
+                v.user_id != student && sees_face_checks(v.role, rel)
+            })
+            .filter_map(|v| v.conn)
+            .collect();
+        let msg = ServerMessage::FaceCheck {
+            student_id: student,
+            outcome: state.outcome.clone(),
+            at_ms: state.at_ms,
+            suspect_static: state.suspect_static,
+        };
+        self.face_checks.insert(student, state);
+        self.send(to, &msg);
     }
 
     fn apply_moves(&mut self, moves: &[Move]) {
@@ -789,6 +918,9 @@ impl Room {
         if who.role == Role::Student && self.groups.home_of(user).is_none() {
             self.groups.add_student(user);
         }
+        if who.role == Role::Student {
+            self.students.insert(user);
+        }
         self.names.insert(user, who.name.clone());
         self.participants.insert(
             user,
@@ -920,6 +1052,20 @@ impl Room {
                 },
             );
         }
+        // Whoever received this participant's camera loses it; what they received ends
+        // with their own transports (`MediaLeft`).
+        let viewers: Vec<i64> = self
+            .media_subs
+            .get(&user)
+            .map(|v| v.iter().copied().collect())
+            .unwrap_or_default();
+        for v in viewers {
+            self.revoke_media(v, user);
+        }
+        for vs in self.media_subs.values_mut() {
+            vs.remove(&user);
+        }
+        self.media_subs.retain(|_, vs| !vs.is_empty());
         // Whatever this participant watched stops.
         for q in self.participants.values_mut() {
             q.watchers.remove(&user);
@@ -1448,8 +1594,18 @@ impl Room {
                     serde_json::json!({"action": action}),
                 );
             }
-            C::MediaOffer { direction, sdp } => {
+            C::MediaOffer {
+                direction,
+                sdp,
+                user_id,
+            } => {
                 if direction == MediaDirection::Publish {
+                    if user_id.is_some() {
+                        return Err((
+                            "bad_message",
+                            "`user_id` names whose camera to receive; a publish offer sends your own media".into(),
+                        ));
+                    }
                     let role = self.participants[&user].role;
                     let can = TrackKind::ALL
                         .iter()
@@ -1463,8 +1619,31 @@ impl Room {
                     }
                 } else {
                     self.may(user, RoomAction::Subscribe, "receive media")?;
+                    if let Some(target) = user_id {
+                        let p = self.target(user, target, None)?;
+                        if !matches!(p.role, Role::Student | Role::Assistant) {
+                            return Err((
+                                "bad_message",
+                                "`user_id` names a student's camera or your call peer; the lecture needs none".into(),
+                            ));
+                        }
+                        if !self.may_receive_camera(user, target) {
+                            return Err((
+                                "forbidden",
+                                format!("you may not receive {target}'s camera"),
+                            ));
+                        }
+                        self.media_subs.entry(target).or_default().insert(user);
+                    }
                 }
-                self.media(user, MediaSignal::Offer { direction, sdp });
+                self.media(
+                    user,
+                    MediaSignal::Offer {
+                        direction,
+                        sdp,
+                        target: user_id,
+                    },
+                );
             }
             C::MediaAnswer { sdp } => self.media(user, MediaSignal::Answer { sdp }),
             C::IceCandidate {

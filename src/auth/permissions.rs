@@ -80,11 +80,13 @@ pub enum Action {
     WatchLecture,
     /// Receive one student's camera (assistants, lecturers, regulators; never students).
     WatchStudentCamera,
+    /// Read a class's interaction record (chat, Q&A, hand-raises, floor, mutes, removals).
+    ReadInteractions,
 }
 
 impl Action {
     /// Every action (for the authorisation-matrix tests).
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 38] = [
         Action::UseOwnAccount,
         Action::ReadInstitutions,
         Action::ManageStaff,
@@ -122,6 +124,7 @@ impl Action {
         Action::PublishMedia,
         Action::WatchLecture,
         Action::WatchStudentCamera,
+        Action::ReadInteractions,
     ];
 }
 
@@ -153,6 +156,7 @@ pub fn allowed(role: Role, action: Action) -> bool {
         PublishMedia => matches!(role, Lecturer | Student),
         WatchLecture => matches!(role, Lecturer | Assistant | Student | Regulator),
         WatchStudentCamera => matches!(role, Lecturer | Assistant | Regulator),
+        ReadInteractions => matches!(role, Admin | Lecturer | Regulator),
     }
 }
 
@@ -243,5 +247,16 @@ mod tests {
             "regulators are silent"
         );
         assert!(!allowed(Role::Admin, Action::PublishMedia));
+    }
+
+    #[test]
+    fn the_interaction_record_is_for_lecturer_institution_and_bureau() {
+        for r in Role::ALL {
+            assert_eq!(
+                allowed(r, Action::ReadInteractions),
+                matches!(r, Role::Admin | Role::Lecturer | Role::Regulator),
+                "{r:?}"
+            );
+        }
     }
 }

@@ -13,6 +13,7 @@ pub mod exams;
 pub mod extract;
 pub mod face;
 pub mod institutions;
+pub mod interactions;
 pub mod media;
 pub mod notice;
 pub mod observe;
@@ -79,18 +80,19 @@ impl AppState {
         let a = &config.auth;
         let window = Duration::from_secs(a.failure_window_secs);
         let lockout = Duration::from_secs(a.lockout_secs);
-        let rooms = Arc::new(crate::classroom::ClassRooms::new(
+        let (sfu, media_events) = start_sfu(&config, &metrics);
+        let rooms = Arc::new(crate::classroom::ClassRooms::with_media(
             store.clone(),
             config.rooms,
             &config.filing,
             &metrics,
+            crate::media_bridge::SfuBridge::new(sfu.clone()),
         ));
         let attendance = Arc::new(crate::attendance::Hub::new(
             store.clone(),
             config.attendance.clone(),
             metrics.registry().clone(),
         ));
-        let (sfu, media_events) = start_sfu(&config, &metrics);
         Self {
             rooms,
             attendance,
@@ -224,6 +226,7 @@ pub fn api_router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .routes(routes!(subsidy::get_subsidy))
         .routes(routes!(media::publish))
         .routes(routes!(media::subscribe))
+        .routes(routes!(interactions::list_interactions))
         .layer(DefaultBodyLimit::max(limits.json_bytes));
     let uploads = OpenApiRouter::new()
         .routes(routes!(students::register))

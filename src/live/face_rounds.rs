@@ -163,6 +163,8 @@ async fn one_session(
         timeout: Duration::from_secs(cfg.grab_timeout_secs.max(1)),
     });
     let enrolled = inputs.enrolled.clone();
+    // Students flagged static since their last decided check (told with that check).
+    let mut flagged = std::collections::HashSet::new();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let sampler = tokio::spawn(session::run(inputs, source, pool, now_ms, tx));
     // Students who enroll during the session are checked from their next sample on.
@@ -170,7 +172,7 @@ async fn one_session(
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
-                Some(ev) => handle(&state, session, ev, &metrics).await,
+                Some(ev) => handle(&state, session, ev, &metrics, &mut flagged).await,
                 None => break,
             },
             _ = refresh.tick() => {
@@ -228,11 +230,25 @@ async fn load_enrollments(
     Ok(out)
 }
 
-async fn handle(state: &AppState, session: ClassSession, ev: FaceEvent, metrics: &RoundMetrics) {
+async fn handle(
+    state: &AppState,
+    session: ClassSession,
+    ev: FaceEvent,
+    metrics: &RoundMetrics,
+    flagged: &mut std::collections::HashSet<i64>,
+) {
     match ev {
         FaceEvent::Check(c) => {
             let o = outcome(c.outcome);
             metrics.checks.with_label_values(&[o.as_str()]).inc();
+            // Live to the student's assistant, the lecturer and regulators in the room.
+            state.rooms.report_face_check(
+                session.class_id,
+                c.student,
+                o.as_str(),
+                flagged.remove(&c.student),
+                c.decided_at,
+            );
             let ev = AttendanceEvent::FaceCheck {
                 student_id: c.student,
                 session,
@@ -245,6 +261,7 @@ async fn handle(state: &AppState, session: ClassSession, ev: FaceEvent, metrics:
         }
         FaceEvent::SuspectStatic(f) => {
             metrics.flags.inc();
+            flagged.insert(f.student);
             tracing::warn!(
                 class_id = session.class_id,
                 student = f.student,

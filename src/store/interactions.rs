@@ -28,7 +28,7 @@ pub async fn insert(conn: &mut Conn, events: &[RoomEvent]) -> StoreResult<()> {
 }
 
 /// A stored interaction.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Interaction {
     /// Sequence number.
     pub id: i64,
@@ -45,7 +45,75 @@ pub struct Interaction {
     /// Whom it concerned.
     pub target_id: Option<i64>,
     /// Text and other facts.
+    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
+}
+
+/// Kinds that passed only between an assistant and a student in the room.
+pub const PRIVATE_KINDS: [&str; 2] = ["private_chat", "private_call"];
+
+/// Which interactions of a class to read, in order of `id`.
+#[derive(Clone, Debug, Default)]
+pub struct PageQuery<'a> {
+    /// Only those with an id greater than this (the previous page's last id).
+    pub after_id: i64,
+    /// At most this many.
+    pub limit: i64,
+    /// Only this kind.
+    pub kind: Option<&'a str>,
+    /// Only this session.
+    pub session_id: Option<i64>,
+    /// Include [`PRIVATE_KINDS`].
+    pub include_private: bool,
+}
+
+/// One page of a class's interactions, oldest first.
+pub async fn page(
+    conn: &mut Conn,
+    class_id: i64,
+    q: &PageQuery<'_>,
+) -> StoreResult<Vec<Interaction>> {
+    let mut sql = String::from(
+        "SELECT id, session_id, at, actor_id, actor_role, kind, target_id, detail \
+         FROM interaction_events WHERE class_id = $1 AND id > $2",
+    );
+    let mut n = 2;
+    if q.kind.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND kind = ${n}"));
+    }
+    if q.session_id.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND session_id = ${n}"));
+    }
+    if !q.include_private {
+        sql.push_str(" AND kind NOT IN ('private_chat', 'private_call')");
+    }
+    n += 1;
+    sql.push_str(&format!(" ORDER BY id LIMIT ${n}"));
+    let mut query = sqlx::query(&sql).bind(class_id).bind(q.after_id);
+    if let Some(k) = q.kind {
+        query = query.bind(k);
+    }
+    if let Some(sid) = q.session_id {
+        query = query.bind(sid);
+    }
+    let rows = query.bind(q.limit).fetch_all(&mut *conn).await?;
+    rows.iter().map(from_row).collect()
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> StoreResult<Interaction> {
+    let detail: String = r.try_get("detail")?;
+    Ok(Interaction {
+        id: r.try_get("id")?,
+        session_id: r.try_get("session_id")?,
+        at: r.try_get("at")?,
+        actor_id: r.try_get("actor_id")?,
+        actor_role: r.try_get("actor_role")?,
+        kind: r.try_get("kind")?,
+        target_id: r.try_get("target_id")?,
+        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+    })
 }
 
 /// A class's interactions in order.

@@ -51,6 +51,8 @@ struct Seen {
     closed: HashMap<ConnId, u16>,
     events: Vec<RoomEvent>,
     media: Vec<(MediaPeer, MediaSignal)>,
+    /// (viewer, publisher) of revoked camera subscriptions.
+    revoked: Vec<(i64, i64)>,
 }
 
 impl Seen {
@@ -69,6 +71,9 @@ impl Seen {
                 Output::Event(e) => self.events.push(e),
                 Output::Media { peer, signal } => self.media.push((peer, signal)),
                 Output::MediaLeft(_) => {}
+                Output::MediaRevoke { viewer, publisher } => {
+                    self.revoked.push((viewer.user_id, publisher))
+                }
             }
         }
     }
@@ -258,6 +263,7 @@ fn the_regulator_is_invisible_and_silent() {
         ClientMessage::MediaOffer {
             direction: MediaDirection::Publish,
             sdp: "v=0".into(),
+            user_id: None,
         },
         ClientMessage::PrivateChat {
             to: 100,
@@ -293,6 +299,7 @@ fn the_regulator_is_invisible_and_silent() {
         ClientMessage::MediaOffer {
             direction: MediaDirection::Subscribe,
             sdp: "v=0".into(),
+            user_id: None,
         },
     );
     assert_eq!(s.media.len(), 1);
@@ -881,6 +888,7 @@ fn media_replies_reach_the_current_connection() {
         ClientMessage::MediaOffer {
             direction: MediaDirection::Publish,
             sdp: "v=0 offer".into(),
+            user_id: None,
         },
     );
     let (peer, signal) = s.media.pop().unwrap();
@@ -892,7 +900,8 @@ fn media_replies_reach_the_current_connection() {
         signal,
         MediaSignal::Offer {
             direction: MediaDirection::Publish,
-            sdp: "v=0 offer".into()
+            sdp: "v=0 offer".into(),
+            target: None,
         }
     );
     s.take(r.handle(
@@ -901,6 +910,9 @@ fn media_replies_reach_the_current_connection() {
             user_id: 100,
             msg: ServerMessage::MediaAnswer {
                 sdp: "v=0 answer".into(),
+                session: Some(3),
+                direction: Some(MediaDirection::Publish),
+                user_id: None,
             },
         },
     ));
@@ -928,4 +940,443 @@ fn interaction_events_carry_class_session_and_text() {
     );
     assert_eq!(e.detail["text"], "你好");
     assert!(!e.kind.is_audit());
+}
+
+fn subscribe_to(room: &mut Room, seen: &mut Seen, now: i64, viewer: i64, publisher: i64) {
+    send(
+        room,
+        seen,
+        now,
+        viewer,
+        ClientMessage::MediaOffer {
+            direction: MediaDirection::Subscribe,
+            sdp: format!("v=0 {viewer}->{publisher}"),
+            user_id: Some(publisher),
+        },
+    );
+}
+
+/// Whether the last subscribe offer of `viewer` went to the media side for `publisher`.
+fn forwarded(seen: &mut Seen, viewer: i64, publisher: i64) -> bool {
+    let before = seen.media.len();
+    let hit = seen.media.iter().any(|(peer, sig)| {
+        peer.user_id == viewer
+            && matches!(sig, MediaSignal::Offer { target: Some(t), .. } if *t == publisher)
+    });
+    seen.media.clear();
+    hit && before > 0
+}
+
+#[test]
+fn camera_subscriptions_follow_the_permission_table_and_are_revoked_with_it() {
+    let mut r = room();
+    let mut s = Seen::default();
+    for u in [LECTURER, REGULATOR, A1, A2, 100, 101] {
+        join(&mut r, &mut s, 0, u);
+    }
+    tick(&mut r, &mut s, 100);
+    send(
+        &mut r,
+        &mut s,
+        110,
+        100,
+        ClientMessage::Publish {
+            track: TrackKind::Camera,
+        },
+    );
+    // The lecturer and the student's own assistant may receive it.
+    for viewer in [LECTURER, A1] {
+        subscribe_to(&mut r, &mut s, 120, viewer, 100);
+        assert!(forwarded(&mut s, viewer, 100), "{viewer}");
+    }
+    // A classmate and another group's assistant may not; nothing reaches the media side.
+    for viewer in [101, A2] {
+        s.clear();
+        subscribe_to(&mut r, &mut s, 130, viewer, 100);
+        assert_eq!(error_code(&s, viewer as ConnId), "forbidden", "{viewer}");
+        assert!(!forwarded(&mut s, viewer, 100), "{viewer}");
+    }
+    // A regulator needs to ask (`watch`, audited) first.
+    s.clear();
+    subscribe_to(&mut r, &mut s, 140, REGULATOR, 100);
+    assert_eq!(error_code(&s, REGULATOR as ConnId), "forbidden");
+    send(
+        &mut r,
+        &mut s,
+        150,
+        REGULATOR,
+        ClientMessage::Watch { user_id: 100 },
+    );
+    subscribe_to(&mut r, &mut s, 160, REGULATOR, 100);
+    assert!(forwarded(&mut s, REGULATOR, 100));
+    send(
+        &mut r,
+        &mut s,
+        170,
+        REGULATOR,
+        ClientMessage::Unwatch { user_id: 100 },
+    );
+    assert_eq!(s.revoked, vec![(REGULATOR, 100)]);
+
+    // The floor opens the camera to classmates, and taking it back closes it again.
+    send(
+        &mut r,
+        &mut s,
+        200,
+        LECTURER,
+        ClientMessage::GrantSpeaking { user_id: 100 },
+    );
+    subscribe_to(&mut r, &mut s, 210, 101, 100);
+    assert!(forwarded(&mut s, 101, 100));
+    s.revoked.clear();
+    send(
+        &mut r,
+        &mut s,
+        220,
+        LECTURER,
+        ClientMessage::RevokeSpeaking { user_id: 100 },
+    );
+    assert_eq!(s.revoked, vec![(101, 100)]);
+
+    // The assistant goes away: its students move to the other one, and so does the camera.
+    s.revoked.clear();
+    s.take(r.handle(300, Input::Disconnected { conn: A1 as ConnId }));
+    assert_eq!(s.revoked, vec![(A1, 100)]);
+    subscribe_to(&mut r, &mut s, 310, A2, 100);
+    assert!(forwarded(&mut s, A2, 100));
+
+    // The student leaves for good: whoever received the camera loses it.
+    s.revoked.clear();
+    send(&mut r, &mut s, 400, 100, ClientMessage::Leave);
+    s.revoked.sort();
+    assert_eq!(s.revoked, vec![(LECTURER, 100), (A2, 100)]);
+}
+
+#[test]
+fn a_private_call_camera_reaches_only_the_two_sides() {
+    let mut r = room();
+    let mut s = Seen::default();
+    for u in [LECTURER, REGULATOR, A1, 100, 101] {
+        join(&mut r, &mut s, 0, u);
+    }
+    tick(&mut r, &mut s, 100);
+    // Before the call nobody may receive the assistant's camera.
+    subscribe_to(&mut r, &mut s, 110, 100, A1);
+    assert_eq!(error_code(&s, 100), "forbidden");
+    send(
+        &mut r,
+        &mut s,
+        120,
+        A1,
+        ClientMessage::PrivateCall {
+            to: 100,
+            action: CallAction::Invite,
+        },
+    );
+    send(
+        &mut r,
+        &mut s,
+        130,
+        100,
+        ClientMessage::PrivateCall {
+            to: A1,
+            action: CallAction::Accept,
+        },
+    );
+    subscribe_to(&mut r, &mut s, 140, 100, A1);
+    assert!(forwarded(&mut s, 100, A1));
+    subscribe_to(&mut r, &mut s, 140, A1, 100);
+    assert!(forwarded(&mut s, A1, 100));
+    for viewer in [101, LECTURER, REGULATOR] {
+        s.clear();
+        subscribe_to(&mut r, &mut s, 150, viewer, A1);
+        assert_eq!(error_code(&s, viewer as ConnId), "forbidden", "{viewer}");
+        assert!(!forwarded(&mut s, viewer, A1));
+    }
+    send(
+        &mut r,
+        &mut s,
+        160,
+        A1,
+        ClientMessage::PrivateCall {
+            to: 100,
+            action: CallAction::End,
+        },
+    );
+    assert_eq!(
+        s.revoked,
+        vec![(100, A1)],
+        "the student's view of the call ends"
+    );
+}
+
+#[test]
+fn media_offers_name_whose_camera_only_when_subscribing() {
+    let mut r = room();
+    let mut s = Seen::default();
+    for u in [LECTURER, 100, 101] {
+        join(&mut r, &mut s, 0, u);
+    }
+    send(
+        &mut r,
+        &mut s,
+        10,
+        100,
+        ClientMessage::MediaOffer {
+            direction: MediaDirection::Publish,
+            sdp: "v=0".into(),
+            user_id: Some(101),
+        },
+    );
+    assert_eq!(error_code(&s, 100), "bad_message");
+    subscribe_to(&mut r, &mut s, 20, 100, LECTURER);
+    assert_eq!(error_code(&s, 100), "bad_message");
+    subscribe_to(&mut r, &mut s, 30, 100, 999);
+    assert_eq!(error_code(&s, 100), "not_found");
+    assert!(s.media.is_empty());
+    // The lecture needs no name.
+    send(
+        &mut r,
+        &mut s,
+        40,
+        100,
+        ClientMessage::MediaOffer {
+            direction: MediaDirection::Subscribe,
+            sdp: "v=0".into(),
+            user_id: None,
+        },
+    );
+    assert_eq!(s.media.len(), 1);
+}
+
+fn face(room: &mut Room, seen: &mut Seen, now: i64, student: i64, outcome: &str) {
+    seen.take(room.handle(
+        now,
+        Input::FaceCheck {
+            student_id: student,
+            outcome: outcome.into(),
+            suspect_static: outcome == "match",
+            at_ms: now,
+        },
+    ));
+}
+
+#[test]
+fn face_checks_reach_the_students_assistant_lecturer_and_regulators_only() {
+    let mut r = room();
+    let mut s = Seen::default();
+    for u in [LECTURER, REGULATOR, A1, A2, 100, 101, 130] {
+        join(&mut r, &mut s, 0, u);
+    }
+    tick(&mut r, &mut s, 100);
+    s.clear();
+    face(&mut r, &mut s, 200, 100, "match");
+    for c in [LECTURER, REGULATOR, A1] {
+        let m = s.last(c as ConnId, "face_check");
+        assert_eq!(m["student_id"], 100, "{c}");
+        assert_eq!(m["outcome"], "match");
+        assert_eq!(m["at_ms"], 200);
+        assert_eq!(m["suspect_static"], true);
+    }
+    for c in [A2, 100, 101, 130] {
+        assert!(s.of(c as ConnId, "face_check").is_empty(), "{c}");
+    }
+    // Not a student of this class: ignored.
+    s.clear();
+    face(&mut r, &mut s, 210, 9999, "mismatch");
+    face(&mut r, &mut s, 210, A2, "mismatch");
+    assert!(s.msgs.is_empty());
+    // The group snapshot carries each member's last check.
+    face(&mut r, &mut s, 220, 100, "no_face");
+    s.take(r.handle(230, Input::Disconnected { conn: A1 as ConnId }));
+    tick(&mut r, &mut s, 300);
+    let g = s.last(A2 as ConnId, "group");
+    let m = g["students"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user_id"] == 100)
+        .unwrap()
+        .clone();
+    assert_eq!(m["home"], false);
+    assert_eq!(m["face_check"]["outcome"], "no_face");
+    assert_eq!(m["face_check"]["at_ms"], 220);
+    let never = g["students"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user_id"] == 130)
+        .unwrap()
+        .clone();
+    assert!(never.get("face_check").is_none(), "{never}");
+    // Now covered by A2, the student's next check goes there.
+    s.clear();
+    face(&mut r, &mut s, 400, 100, "absent");
+    assert_eq!(s.last(A2 as ConnId, "face_check")["outcome"], "absent");
+}
+
+mod churn {
+    //! Random joins, drops, leaves, floors, watches, calls and subscriptions: after every
+    //! input, each camera subscription the room has handed to the media side and not
+    //! revoked is one the permission table allows now.
+
+    use std::collections::{BTreeSet, HashMap};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const USERS: [i64; 9] = [LECTURER, REGULATOR, A1, A2, 100, 101, 102, 130, 131];
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Join(usize),
+        Drop(usize),
+        Leave(usize),
+        Wait(i64),
+        Send(usize, Act, usize),
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Act {
+        PublishCamera,
+        Grant,
+        Revoke,
+        Watch,
+        Unwatch,
+        Invite,
+        Accept,
+        End,
+        Subscribe,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let u = 0..USERS.len();
+        let act = prop_oneof![
+            1 => Just(Act::PublishCamera),
+            1 => Just(Act::Grant),
+            1 => Just(Act::Revoke),
+            1 => Just(Act::Watch),
+            1 => Just(Act::Unwatch),
+            1 => Just(Act::Invite),
+            1 => Just(Act::Accept),
+            1 => Just(Act::End),
+            3 => Just(Act::Subscribe),
+        ];
+        prop_oneof![
+            3 => u.clone().prop_map(Op::Join),
+            1 => u.clone().prop_map(Op::Drop),
+            1 => u.clone().prop_map(Op::Leave),
+            1 => (0i64..1500).prop_map(Op::Wait),
+            8 => (u.clone(), act, u).prop_map(|(a, x, b)| Op::Send(a, x, b)),
+        ]
+    }
+
+    fn message(act: Act, other: i64) -> ClientMessage {
+        use ClientMessage as C;
+        match act {
+            Act::PublishCamera => C::Publish {
+                track: TrackKind::Camera,
+            },
+            Act::Grant => C::GrantSpeaking { user_id: other },
+            Act::Revoke => C::RevokeSpeaking { user_id: other },
+            Act::Watch => C::Watch { user_id: other },
+            Act::Unwatch => C::Unwatch { user_id: other },
+            Act::Invite | Act::Accept | Act::End => C::PrivateCall {
+                to: other,
+                action: match act {
+                    Act::Invite => CallAction::Invite,
+                    Act::Accept => CallAction::Accept,
+                    _ => CallAction::End,
+                },
+            },
+            Act::Subscribe => C::MediaOffer {
+                direction: MediaDirection::Subscribe,
+                sdp: "v=0".into(),
+                user_id: Some(other),
+            },
+        }
+    }
+
+    fn apply(out: Vec<Output>, active: &mut BTreeSet<(i64, i64)>) {
+        for o in out {
+            match o {
+                Output::Media {
+                    peer,
+                    signal:
+                        MediaSignal::Offer {
+                            target: Some(p), ..
+                        },
+                } => {
+                    active.insert((peer.user_id, p));
+                }
+                Output::MediaRevoke { viewer, publisher } => {
+                    active.remove(&(viewer.user_id, publisher));
+                }
+                Output::MediaLeft(peer) => active.retain(|(v, _)| *v != peer.user_id),
+                _ => {}
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn camera_subscriptions_never_outlive_the_right_to_them(
+            ops in proptest::collection::vec(op(), 0..120),
+        ) {
+            let cfg = RoomConfig {
+                resume_window_ms: 1000,
+                ..RoomConfig::default()
+            };
+            let mut r = room_with(cfg);
+            let mut now = 0;
+            let mut next_conn: ConnId = 1000;
+            let mut conn_of: HashMap<i64, ConnId> = HashMap::new();
+            let mut active = BTreeSet::new();
+            for op in ops {
+                now += 1;
+                let out = match op {
+                    Op::Join(u) => {
+                        let user = USERS[u];
+                        next_conn += 1;
+                        conn_of.insert(user, next_conn);
+                        r.handle(now, Input::Join {
+                            conn: next_conn,
+                            who: Entrant { user_id: user, role: role_of(user), name: format!("u{user}") },
+                            resume_token: None,
+                            new_token: format!("t{next_conn}"),
+                        })
+                    }
+                    Op::Drop(u) => match conn_of.remove(&USERS[u]) {
+                        Some(conn) => r.handle(now, Input::Disconnected { conn }),
+                        None => Vec::new(),
+                    },
+                    Op::Leave(u) => match conn_of.get(&USERS[u]) {
+                        Some(&conn) => r.handle(now, Input::Message { conn, msg: ClientMessage::Leave }),
+                        None => Vec::new(),
+                    },
+                    Op::Wait(ms) => {
+                        now += ms;
+                        r.tick(now)
+                    }
+                    Op::Send(a, act, b) => match conn_of.get(&USERS[a]) {
+                        Some(&conn) => r.handle(now, Input::Message { conn, msg: message(act, USERS[b]) }),
+                        None => Vec::new(),
+                    },
+                };
+                apply(out, &mut active);
+                for (v, p) in &active {
+                    prop_assert!(
+                        r.may_receive_camera(*v, *p),
+                        "{v} still holds {p}'s camera after {op:?}"
+                    );
+                    // Between students, only while the publisher holds the floor.
+                    if role_of(*v) == Role::Student && role_of(*p) == Role::Student {
+                        prop_assert!(r.participants[p].speaking);
+                    }
+                }
+            }
+        }
+    }
 }
