@@ -14,7 +14,7 @@ use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 use crate::capacity::{Capacity, Refusal};
 use crate::metrics::{DropReason, MediaMetrics};
 use crate::offer::{self, OfferSummary};
-use crate::peer::{self, PeerEvents};
+use crate::peer::{self, PeerEvents, PeerRole};
 use crate::publisher::{Publisher, SlotKind};
 use crate::room::Room;
 use crate::subscriber::{self, Subscriber};
@@ -246,6 +246,7 @@ impl Sfu {
         });
         let (wp, wr) = (Arc::downgrade(&publisher), Arc::downgrade(&room));
         let interval = Duration::from_millis(self.cfg.keyframe_interval_ms);
+        let replay = self.cfg.keyframe_replay;
         events.set_on_track(move |remote| {
             let (Some(p), Some(room)) = (wp.upgrade(), wr.upgrade()) else {
                 return;
@@ -262,7 +263,7 @@ impl Sfu {
                     return;
                 };
                 let f = p
-                    .start_track(remote, slot, room.metrics.clone(), interval)
+                    .start_track(remote, slot, room.metrics.clone(), interval, replay)
                     .await;
                 room.add_source(&p, f);
             });
@@ -315,7 +316,7 @@ impl Sfu {
         let summary = offer::inspect(offer_sdp, max_audio, max_video)?;
         self.admit(room_id)?;
         let result = async {
-            let (pc, events) = peer::build_peer(&self.cfg).await?;
+            let (pc, events) = peer::build_peer_with(&self.cfg, PeerRole::SfuEgress).await?;
             let r = self
                 .subscribe_on(
                     room_id,
