@@ -336,13 +336,18 @@ impl Sfu {
         .await;
         if result.is_err() {
             self.subscribers.fetch_sub(1, Ordering::AcqRel);
+            self.room(room_id).admitted.fetch_sub(1, Ordering::AcqRel);
         }
         result
     }
 
-    /// Admission control; on success one subscriber place is taken.
+    /// Admission control; on success one subscriber place is taken (on the node and in
+    /// the room). The packet rate is projected from the places taken, not from the
+    /// viewers already attached: during a join burst most admitted viewers are still
+    /// connecting and forward nothing yet, and counting only those let a burst through.
     fn admit(&self, room_id: RoomId) -> Result<(), Refusal> {
         let _g = self.admission.lock().unwrap_or_else(|e| e.into_inner());
+        let this = self.room(room_id);
         let rooms: Vec<Arc<Room>> = self
             .rooms
             .lock()
@@ -350,16 +355,16 @@ impl Sfu {
             .values()
             .cloned()
             .collect();
-        let forwarded: u64 = rooms.iter().map(|r| r.forwarded_pps()).sum();
-        let room_pps = rooms
+        let forwarded: u64 = rooms
             .iter()
-            .find(|r| r.id == room_id)
-            .map(|r| r.lecture_pps())
-            .unwrap_or(0);
+            .map(|r| r.lecture_pps() * u64::from(r.admitted.load(Ordering::Acquire)))
+            .sum();
+        let room_pps = this.lecture_pps();
         let subs = self.subscribers.load(Ordering::Acquire);
         match self.capacity.admit(subs, forwarded, room_pps) {
             Ok(()) => {
                 self.subscribers.fetch_add(1, Ordering::AcqRel);
+                this.admitted.fetch_add(1, Ordering::AcqRel);
                 Ok(())
             }
             Err(r) => {
@@ -515,6 +520,7 @@ impl Sfu {
         let pc = if let Some(sub) = room.remove_subscriber(session) {
             if !sub.removed.swap(true, Ordering::AcqRel) {
                 self.subscribers.fetch_sub(1, Ordering::AcqRel);
+                room.admitted.fetch_sub(1, Ordering::AcqRel);
             }
             let changes = sub
                 .watch

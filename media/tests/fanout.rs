@@ -505,3 +505,59 @@ async fn a_late_joiner_starts_from_the_cached_keyframe_without_a_new_request() {
     );
     assert!(metric(&registry, "media_replayed_packets_total", "7") >= 20.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_packet_rate_budget_counts_viewers_still_joining() {
+    // ≈170 packets/s per viewer (120 video + 50 audio): room for one viewer, not two.
+    let cfg = MediaConfig {
+        max_forwarded_pps: 300,
+        ..MediaConfig::default()
+    };
+    let (sfu, _events) = Sfu::new(cfg, MediaMetrics::unregistered());
+    let lecturer = Arc::new(publish(&sfu, 8, 100, PublishKind::Lecture, 1, true).await);
+    let l = lecturer.clone();
+    let running = tokio::spawn(async move {
+        l.run(
+            Instant::now() + Duration::from_secs(3),
+            RunOptions::default(),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(sfu.stats(8).lecture_pps > 100, "{:?}", sfu.stats(8));
+    // The first viewer is answered but has not connected yet (answer not applied): it
+    // forwards nothing so far, yet its place counts.
+    let first = ClientSubscriber::new(&MediaConfig::default(), 1, true, false)
+        .await
+        .unwrap();
+    sfu.subscribe(
+        8,
+        600,
+        SubscribeTarget::Lecture,
+        &first.peer.offer().await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let second = ClientSubscriber::new(&MediaConfig::default(), 1, true, false)
+        .await
+        .unwrap();
+    let e = sfu
+        .subscribe(
+            8,
+            601,
+            SubscribeTarget::Lecture,
+            &second.peer.offer().await.unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            MediaError::Refused(media::capacity::Refusal::PacketRate { .. })
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("packets/s"), "{e}");
+    assert_eq!(sfu.subscriber_count(), 1, "the refusal took no place");
+    running.await.unwrap();
+}
