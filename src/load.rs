@@ -77,6 +77,13 @@ async fn plan(config: &Config, opts: &LoadOptions) -> anyhow::Result<Vec<RoomPla
     Ok(rooms)
 }
 
+/// An admitted subscriber and when it asked and got its answer.
+struct Joined {
+    s: ClientSubscriber,
+    asked: Instant,
+    answered: Instant,
+}
+
 struct Scrape {
     /// Packets dropped for a full queue or a refusing transport.
     drops: f64,
@@ -192,8 +199,9 @@ pub async fn run(config: Config, opts: LoadOptions) -> anyhow::Result<serde_json
             .await?;
             match r {
                 Ok(answer) => {
+                    let answered = Instant::now();
                     s.peer.accept(&answer).await?;
-                    anyhow::Ok(Ok((s, asked)))
+                    anyhow::Ok(Ok(Joined { s, asked, answered }))
                 }
                 Err(e) => anyhow::Ok(Err(e)),
             }
@@ -217,7 +225,11 @@ pub async fn run(config: Config, opts: LoadOptions) -> anyhow::Result<serde_json
     loop {
         let done = subs
             .iter()
-            .filter(|(s, _)| s.snapshot().iter().any(|r| r.video && r.first_at.is_some()))
+            .filter(|j| {
+                j.s.snapshot()
+                    .iter()
+                    .any(|r| r.video && r.first_at.is_some())
+            })
             .count();
         if done == subs.len() || Instant::now() > deadline {
             break;
@@ -225,21 +237,58 @@ pub async fn run(config: Config, opts: LoadOptions) -> anyhow::Result<serde_json
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let join_s = join_start.elapsed().as_secs_f64();
-    let mut ttff: Vec<f64> = subs
+    // Where the time to first frame goes: answer (HTTP + server set-up), transport
+    // (ICE + DTLS, until the client sees `connected`), then the first video packet.
+    let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1000.0;
+    let sorted = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v
+    };
+    let firsts: Vec<(&Joined, Instant)> = subs
         .iter()
-        .filter_map(|(s, asked)| {
-            let snap = s.snapshot();
+        .filter_map(|j| {
+            let snap = j.s.snapshot();
             let first = snap.iter().filter(|r| r.video).find_map(|r| r.first_at)?;
-            Some(first.duration_since(*asked).as_secs_f64() * 1000.0)
+            Some((j, first))
         })
         .collect();
-    ttff.sort_by(|a, b| a.total_cmp(b));
+    let ttff = sorted(firsts.iter().map(|(j, f)| ms(j.asked, *f)).collect());
+    let answer_ms = sorted(
+        firsts
+            .iter()
+            .map(|(j, _)| ms(j.asked, j.answered))
+            .collect(),
+    );
+    let up_at = |j: &Joined| {
+        *j.s.peer
+            .connected_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    };
+    let connect_ms = sorted(
+        firsts
+            .iter()
+            .filter_map(|(j, _)| Some(ms(j.asked, up_at(j)?)))
+            .collect(),
+    );
+    let ice_ms = sorted(
+        firsts
+            .iter()
+            .filter_map(|(j, _)| Some(ms(j.asked, j.s.peer.events.ice_connected_at()?)))
+            .collect(),
+    );
+    let after_connect_ms = sorted(
+        firsts
+            .iter()
+            .filter_map(|(j, f)| Some(ms(up_at(j)?, *f)))
+            .collect(),
+    );
     let connected = ttff.len();
 
     // Measure.
-    let count = |subs: &[(ClientSubscriber, Instant)]| -> (u64, u64) {
+    let count = |subs: &[Joined]| -> (u64, u64) {
         subs.iter()
-            .flat_map(|(s, _)| s.snapshot())
+            .flat_map(|j| j.s.snapshot())
             .fold((0, 0), |(p, l), r| (p + r.packets, l + r.lost))
     };
     let before = scrape(&http, &url).await?;
@@ -252,8 +301,8 @@ pub async fn run(config: Config, opts: LoadOptions) -> anyhow::Result<serde_json
     let forwarded = after.forwarded - before.forwarded;
     let cpu_us = (after.cpu_s - before.cpu_s) * 1e6;
     let (got, lost) = ((p1 - p0) as f64, (l1 - l0) as f64);
-    for (s, _) in &subs {
-        let _ = s.peer.pc.close().await;
+    for j in &subs {
+        let _ = j.s.peer.pc.close().await;
     }
     for p in publishers {
         p.abort();
@@ -274,5 +323,13 @@ pub async fn run(config: Config, opts: LoadOptions) -> anyhow::Result<serde_json
         "server_cpu_us_per_pkt": if forwarded > 0.0 { (cpu_us / forwarded * 100.0).round() / 100.0 } else { 0.0 },
         "server_rss_mb": (after.rss_bytes / 1e6).round(),
         "server_drops": after.drops - before.drops,
+        "answer_p50_ms": percentile(&answer_ms, 0.5).round(),
+        "answer_p95_ms": percentile(&answer_ms, 0.95).round(),
+        "ice_p50_ms": percentile(&ice_ms, 0.5).round(),
+        "ice_p95_ms": percentile(&ice_ms, 0.95).round(),
+        "connect_p50_ms": percentile(&connect_ms, 0.5).round(),
+        "connect_p95_ms": percentile(&connect_ms, 0.95).round(),
+        "after_connect_p50_ms": percentile(&after_connect_ms, 0.5).round(),
+        "after_connect_p95_ms": percentile(&after_connect_ms, 0.95).round(),
     }))
 }

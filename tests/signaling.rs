@@ -863,7 +863,7 @@ async fn publish_over_ws(
             frame_packets: 2,
             packet_len: 400,
             index_base,
-            ssrc_override: None,
+            undeclared: false,
         };
         p.run(until, opts).await;
         p

@@ -18,7 +18,7 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::TrackRemoteEvent;
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
 
-use crate::peer::{self, opus, vp8, PeerEvents};
+use crate::peer::{self, opus, vp8, PeerEvents, PeerRole};
 use crate::rtcp_tap::is_keyframe_request;
 use crate::{MediaConfig, MediaError};
 
@@ -30,23 +30,32 @@ pub struct ClientPeer {
     pub events: Arc<PeerEvents>,
     /// Set when the transport is connected.
     pub connected: Arc<AtomicBool>,
+    /// When the transport first became connected (ICE and DTLS done).
+    pub connected_at: Arc<Mutex<Option<Instant>>>,
 }
 
 impl ClientPeer {
-    async fn new(cfg: &MediaConfig) -> Result<Self, MediaError> {
-        let (pc, events) = peer::build_peer(cfg).await?;
+    async fn new(cfg: &MediaConfig, role: PeerRole) -> Result<Self, MediaError> {
+        let (pc, events) = peer::build_peer_with(cfg, role).await?;
         let connected = Arc::new(AtomicBool::new(false));
         Ok(Self {
             pc,
             events,
             connected,
+            connected_at: Arc::default(),
         })
     }
 
     fn watch_state(&self) {
-        let c = self.connected.clone();
+        let (c, at) = (self.connected.clone(), self.connected_at.clone());
         self.events.set_on_state(move |s| {
-            c.store(s == RTCPeerConnectionState::Connected, Ordering::Release);
+            let up = s == RTCPeerConnectionState::Connected;
+            if up {
+                at.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert_with(Instant::now);
+            }
+            c.store(up, Ordering::Release);
         });
     }
 
@@ -119,10 +128,15 @@ pub struct ClientPublisher {
     pub audio: Option<(Arc<TrackLocalStaticRTP>, u32)>,
     /// Keyframe requests received from the server.
     pub plis: Arc<AtomicU64>,
+    /// A second SSRC of the first video track that [`Self::offer`] keeps out of the offer
+    /// (bad-input tests: RTP from an SSRC the server never agreed to).
+    pub undeclared_ssrc: Option<u32>,
+    /// Packets handed to the connection on the undeclared SSRC.
+    pub undeclared_sent: Arc<AtomicU64>,
     keyframe_wanted: Arc<AtomicBool>,
 }
 
-fn local_track(kind: RtpCodecKind, name: &str, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+fn local_track(kind: RtpCodecKind, name: &str, ssrcs: &[u32]) -> Arc<TrackLocalStaticRTP> {
     let codec = if kind == RtpCodecKind::Video {
         vp8()
     } else {
@@ -133,28 +147,72 @@ fn local_track(kind: RtpCodecKind, name: &str, ssrc: u32) -> Arc<TrackLocalStati
         name.to_string(),
         name.to_string(),
         kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
+        ssrcs
+            .iter()
+            .map(|ssrc| RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(*ssrc),
+                    ..Default::default()
+                },
+                codec: codec.clone(),
                 ..Default::default()
-            },
-            codec,
-            ..Default::default()
-        }],
+            })
+            .collect(),
     )))
+}
+
+/// `sdp` without the lines that name `ssrc`.
+pub fn strip_ssrc(sdp: &str, ssrc: u32) -> String {
+    let name = ssrc.to_string();
+    sdp.split_inclusive('\n')
+        .filter(|l| !(l.starts_with("a=ssrc") && l.split([' ', ':']).any(|w| w.trim() == name)))
+        .collect()
 }
 
 impl ClientPublisher {
     /// A publisher with `videos` VP8 tracks and `audio` Opus.
     pub async fn new(cfg: &MediaConfig, videos: usize, audio: bool) -> Result<Self, MediaError> {
-        let peer = ClientPeer::new(cfg).await?;
+        Self::build(cfg, videos, audio, false).await
+    }
+
+    /// A publisher whose first video track can also send on an SSRC its offer does not
+    /// declare (see [`RunOptions::undeclared`]).
+    pub async fn with_undeclared_ssrc(
+        cfg: &MediaConfig,
+        videos: usize,
+        audio: bool,
+    ) -> Result<Self, MediaError> {
+        Self::build(cfg, videos, audio, true).await
+    }
+
+    /// The offer, without the undeclared SSRC if there is one.
+    pub async fn offer(&self) -> Result<String, MediaError> {
+        let sdp = self.peer.offer().await?;
+        Ok(match self.undeclared_ssrc {
+            Some(ssrc) => strip_ssrc(&sdp, ssrc),
+            None => sdp,
+        })
+    }
+
+    async fn build(
+        cfg: &MediaConfig,
+        videos: usize,
+        audio: bool,
+        undeclared: bool,
+    ) -> Result<Self, MediaError> {
+        let peer = ClientPeer::new(cfg, PeerRole::ClientSender).await?;
         peer.watch_state();
         let plis = Arc::new(AtomicU64::new(0));
         let keyframe_wanted = Arc::new(AtomicBool::new(true));
         let mut video = Vec::new();
+        let undeclared_ssrc = (undeclared && videos > 0).then(rand::random::<u32>);
         for i in 0..videos {
             let ssrc: u32 = rand::random();
-            let t = local_track(RtpCodecKind::Video, &format!("video{i}"), ssrc);
+            let mut ssrcs = vec![ssrc];
+            if i == 0 {
+                ssrcs.extend(undeclared_ssrc);
+            }
+            let t = local_track(RtpCodecKind::Video, &format!("video{i}"), &ssrcs);
             peer.pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
             let (plis, want) = (plis.clone(), keyframe_wanted.clone());
             let t2 = t.clone();
@@ -170,7 +228,7 @@ impl ClientPublisher {
         }
         let audio = if audio {
             let ssrc: u32 = rand::random();
-            let t = local_track(RtpCodecKind::Audio, "audio", ssrc);
+            let t = local_track(RtpCodecKind::Audio, "audio", &[ssrc]);
             peer.pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
             Some((t, ssrc))
         } else {
@@ -181,6 +239,8 @@ impl ClientPublisher {
             video,
             audio,
             plis,
+            undeclared_ssrc,
+            undeclared_sent: Arc::default(),
             keyframe_wanted,
         })
     }
@@ -194,8 +254,10 @@ impl ClientPublisher {
             frame_packets,
             packet_len,
             index_base,
-            ssrc_override,
+            undeclared,
         } = o;
+        let rogue = self.undeclared_ssrc.filter(|_| undeclared);
+        let mut rogue_seq = 0u16;
         let mut seq: Vec<u16> = vec![0; self.video.len()];
         let mut aseq = 0u16;
         let mut index = index_base;
@@ -207,6 +269,7 @@ impl ClientPublisher {
             let now = Instant::now();
             if now >= next_frame {
                 let key = self.keyframe_wanted.swap(false, Ordering::AcqRel);
+                let mut first = true;
                 for ((t, ssrc), s) in self.video.iter().zip(seq.iter_mut()) {
                     for i in 0..frame_packets {
                         let payload = synth_payload(index, key && i == 0, i == 0, packet_len);
@@ -218,14 +281,34 @@ impl ClientPublisher {
                                 payload_type: 96,
                                 sequence_number: *s,
                                 timestamp: frame.wrapping_mul(90_000 / fps.max(1)),
-                                ssrc: ssrc_override.unwrap_or(*ssrc),
+                                ssrc: *ssrc,
                                 ..Default::default()
                             },
                             payload: payload.into(),
                         };
                         *s = s.wrapping_add(1);
+                        if let (Some(r), true) = (rogue, first) {
+                            // The same frame again on the undeclared SSRC, with indexes
+                            // of its own so a receiver can tell them apart.
+                            let mut bad = pkt.clone();
+                            bad.header.ssrc = r;
+                            bad.header.sequence_number = rogue_seq;
+                            // Every frame a keyframe: the worst case for a viewer waiting for one.
+                            bad.payload = synth_payload(
+                                index - 1 + UNDECLARED_INDEX,
+                                i == 0,
+                                i == 0,
+                                packet_len,
+                            )
+                            .into();
+                            rogue_seq = rogue_seq.wrapping_add(1);
+                            if t.write_rtp(bad).await.is_ok() {
+                                self.undeclared_sent.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                         let _ = t.write_rtp(pkt).await;
                     }
+                    first = false;
                 }
                 frame += 1;
                 next_frame += frame_every;
@@ -266,9 +349,14 @@ pub struct RunOptions {
     pub packet_len: usize,
     /// First synthetic packet index (to tell publishers apart).
     pub index_base: u64,
-    /// Put this SSRC on video packets instead of the negotiated one (bad-input tests).
-    pub ssrc_override: Option<u32>,
+    /// Also send every packet of the first video track on its undeclared SSRC (only for
+    /// a publisher made by [`ClientPublisher::with_undeclared_ssrc`]), with payload indexes
+    /// offset by [`UNDECLARED_INDEX`].
+    pub undeclared: bool,
 }
+
+/// Offset of the payload indexes sent on an undeclared SSRC.
+pub const UNDECLARED_INDEX: u64 = 1 << 50;
 
 impl Default for RunOptions {
     /// ≈1.2 Mbps: 30 fps × 4 packets × 1200 bytes (plus 50 audio packets/s).
@@ -278,7 +366,7 @@ impl Default for RunOptions {
             frame_packets: 4,
             packet_len: 1200,
             index_base: 0,
-            ssrc_override: None,
+            undeclared: false,
         }
     }
 }
@@ -321,7 +409,9 @@ impl ClientSubscriber {
         audio: bool,
         keep_indexes: bool,
     ) -> Result<Self, MediaError> {
-        let peer = ClientPeer::new(cfg).await?;
+        // Receiver reports only: the client counts losses itself, and a lean chain lets
+        // one load-tool core carry hundreds of viewers.
+        let peer = ClientPeer::new(cfg, PeerRole::ClientReceiver).await?;
         peer.watch_state();
         let recv = || {
             Some(RTCRtpTransceiverInit {

@@ -22,6 +22,11 @@ pub struct MediaConfig {
     pub gather_timeout_ms: u64,
     /// Typed events held for the application before new ones are dropped.
     pub event_queue: usize,
+    /// Send a joining viewer the cached packets since the publisher's last keyframe
+    /// instead of waiting for a new keyframe (off: measure the difference).
+    pub keyframe_replay: bool,
+    /// Run the SFU's side of ICE as ICE-lite (answer checks, send none); off: full ICE.
+    pub ice_lite: bool,
 }
 
 impl Default for MediaConfig {
@@ -34,6 +39,8 @@ impl Default for MediaConfig {
             stall_after_ms: 2000,
             gather_timeout_ms: 5000,
             event_queue: 4096,
+            keyframe_replay: true,
+            ice_lite: true,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod forwarder;
 pub mod frame_tap;
+pub mod gop_cache;
 pub mod keyframe;
 pub mod metrics;
 pub mod offer;

@@ -18,6 +18,8 @@ pub enum DropReason {
     Transport,
     /// The typed event queue was full.
     EventQueueFull,
+    /// A packet on a publisher track with an SSRC that is not the track's.
+    UnknownSsrc,
 }
 
 impl DropReason {
@@ -30,16 +32,18 @@ impl DropReason {
             DropReason::UnknownTrack => "unknown_track",
             DropReason::Transport => "transport",
             DropReason::EventQueueFull => "event_queue_full",
+            DropReason::UnknownSsrc => "unknown_ssrc",
         }
     }
 
-    const ALL: [DropReason; 6] = [
+    const ALL: [DropReason; 7] = [
         DropReason::QueueFull,
         DropReason::AwaitingKeyframe,
         DropReason::Stale,
         DropReason::UnknownTrack,
         DropReason::Transport,
         DropReason::EventQueueFull,
+        DropReason::UnknownSsrc,
     ];
 }
 
@@ -53,6 +57,7 @@ pub struct MediaMetrics {
     received_packets: IntCounterVec,
     pli_in: IntCounterVec,
     pli_out: IntCounterVec,
+    replayed_packets: IntCounterVec,
     drops: IntCounterVec,
     /// Joins refused by admission control, by reason.
     pub refusals: IntCounterVec,
@@ -75,6 +80,8 @@ pub struct RoomMetrics {
     pub pli_in: IntCounter,
     /// Keyframe requests sent to publishers.
     pub pli_out: IntCounter,
+    /// Cached packets (since the last keyframe) sent to joining subscribers.
+    pub replayed_packets: IntCounter,
     drops: Vec<IntCounter>,
 }
 
@@ -132,6 +139,11 @@ impl MediaMetrics {
                 "Keyframe requests sent to publishers after coalescing",
                 room,
             )?,
+            replayed_packets: counter(
+                "media_replayed_packets_total",
+                "Cached packets since the last keyframe sent to joining subscribers (also counted as forwarded)",
+                room,
+            )?,
             drops: counter(
                 "media_drops_total",
                 "Packets not forwarded, by reason",
@@ -162,6 +174,7 @@ impl MediaMetrics {
             received_packets: self.received_packets.with_label_values(&l),
             pli_in: self.pli_in.with_label_values(&l),
             pli_out: self.pli_out.with_label_values(&l),
+            replayed_packets: self.replayed_packets.with_label_values(&l),
             drops: DropReason::ALL
                 .iter()
                 .map(|d| self.drops.with_label_values(&[r.as_str(), d.as_str()]))

@@ -15,6 +15,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::PeerConnection;
 
 use crate::forwarder::{InHeader, Verdict};
+use crate::gop_cache::GopCache;
 use crate::keyframe::KeyframeGate;
 use crate::metrics::{DropReason, RoomMetrics};
 use crate::subscriber::{Offered, SinkSlot};
@@ -56,6 +57,27 @@ pub struct TrackFanout {
     received: AtomicU64,
     /// Keyframe waiters (the frame tap): called with every packet until they return false.
     taps: Mutex<Vec<tokio::sync::mpsc::Sender<rtp::Packet>>>,
+    /// Video: the packets since the last keyframe, replayed to a joining slot. Updated
+    /// and replayed under the `sinks` lock, so a joiner sees each packet exactly once.
+    gop: Mutex<GopCache>,
+}
+
+/// At most this many packets are replayed to a joiner: the connection's send queue holds
+/// 256 events and must keep room for live packets (≈1 s of a 1.2 Mbps camera).
+pub const GOP_MAX_PACKETS: usize = 160;
+/// At most this many payload bytes are replayed to a joiner.
+pub const GOP_MAX_BYTES: usize = 256 * 1024;
+
+/// Tallies of one fan-out pass, turned into metrics once per packet.
+#[derive(Default)]
+struct Tally {
+    sent: u64,
+    bytes: u64,
+    refused: u64,
+    waiting: u64,
+    full: u64,
+    stale: u64,
+    need_key: bool,
 }
 
 impl TrackFanout {
@@ -69,13 +91,34 @@ impl TrackFanout {
         self.pps.load(Ordering::Relaxed)
     }
 
-    /// Adds a subscriber slot.
+    /// Adds a subscriber slot. A video slot that waits for a keyframe is first sent the
+    /// cached packets since the publisher's last keyframe (rewritten for it), so it
+    /// starts at once; without a usable cache it waits for the next keyframe, which its
+    /// first live packet asks for.
     pub fn attach(self: &Arc<Self>, slot: &Arc<SinkSlot>) {
         slot.set_source(self);
         let mut sinks = self.sinks.write().unwrap_or_else(|e| e.into_inner());
-        if !sinks.iter().any(|s| Arc::ptr_eq(s, slot)) {
-            sinks.push(slot.clone());
+        if sinks.iter().any(|s| Arc::ptr_eq(s, slot)) {
+            return;
         }
+        if self.kind.is_video() && slot.needs_keyframe() {
+            let gop = self.gop.lock().unwrap_or_else(|e| e.into_inner());
+            let mut tally = Tally::default();
+            for (i, pkt) in gop.replay().iter().enumerate() {
+                let input = InHeader {
+                    ssrc: pkt.header.ssrc,
+                    seq: pkt.header.sequence_number,
+                    ts: pkt.header.timestamp,
+                    keyframe_start: i == 0,
+                };
+                self.deliver(slot, pkt, input, &mut tally);
+            }
+            if tally.sent > 0 {
+                self.metrics.replayed_packets.inc_by(tally.sent);
+            }
+            self.count(&tally);
+        }
+        sinks.push(slot.clone());
     }
 
     /// Removes a subscriber slot.
@@ -116,6 +159,52 @@ impl TrackFanout {
         }
     }
 
+    /// Rewrites `pkt` for `slot` and queues it on the slot's connection.
+    fn deliver(&self, slot: &SinkSlot, pkt: &rtp::Packet, input: InHeader, t: &mut Tally) {
+        match slot.forward(input) {
+            Verdict::Forward(out) => {
+                let mut p = pkt.clone();
+                p.header.ssrc = out.ssrc;
+                p.header.payload_type = out.payload_type;
+                p.header.sequence_number = out.seq;
+                p.header.timestamp = out.ts;
+                match slot.offer(p) {
+                    Offered::Sent => {
+                        t.sent += 1;
+                        t.bytes += pkt.payload.len() as u64;
+                    }
+                    Offered::Full => {
+                        t.full += 1;
+                        t.need_key |= self.kind.is_video();
+                    }
+                    Offered::Refused => t.refused += 1,
+                }
+            }
+            Verdict::AwaitingKeyframe => {
+                t.waiting += 1;
+                t.need_key = true;
+            }
+            Verdict::Stale => t.stale += 1,
+        }
+    }
+
+    fn count(&self, t: &Tally) {
+        if t.sent > 0 {
+            self.metrics.forwarded_packets.inc_by(t.sent);
+            self.metrics.forwarded_bytes.inc_by(t.bytes);
+        }
+        for (reason, n) in [
+            (DropReason::Transport, t.refused),
+            (DropReason::AwaitingKeyframe, t.waiting),
+            (DropReason::QueueFull, t.full),
+            (DropReason::Stale, t.stale),
+        ] {
+            if n > 0 {
+                self.metrics.drop(reason, n);
+            }
+        }
+    }
+
     /// Hands one incoming packet to every attached slot. Returns whether a slot needs a
     /// keyframe.
     fn fan_out(&self, mut pkt: rtp::Packet) -> bool {
@@ -148,51 +237,19 @@ impl TrackFanout {
             }
         }
         let sinks = self.sinks.read().unwrap_or_else(|e| e.into_inner());
-        let (mut need_key, mut waiting, mut full, mut stale) = (false, 0, 0, 0);
-        let (mut sent, mut refused) = (0u64, 0u64);
+        if video {
+            self.gop
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(&pkt, key);
+        }
+        let mut tally = Tally::default();
         for slot in sinks.iter() {
-            match slot.forward(input) {
-                Verdict::Forward(out) => {
-                    let mut p = pkt.clone();
-                    p.header.ssrc = out.ssrc;
-                    p.header.payload_type = out.payload_type;
-                    p.header.sequence_number = out.seq;
-                    p.header.timestamp = out.ts;
-                    match slot.offer(p) {
-                        Offered::Sent => sent += 1,
-                        Offered::Full => {
-                            full += 1;
-                            need_key |= video;
-                        }
-                        Offered::Refused => refused += 1,
-                    }
-                }
-                Verdict::AwaitingKeyframe => {
-                    waiting += 1;
-                    need_key = true;
-                }
-                Verdict::Stale => stale += 1,
-            }
+            self.deliver(slot, &pkt, input, &mut tally);
         }
-        if sent > 0 {
-            self.metrics.forwarded_packets.inc_by(sent);
-            self.metrics
-                .forwarded_bytes
-                .inc_by(sent * pkt.payload.len() as u64);
-        }
-        if refused > 0 {
-            self.metrics.drop(DropReason::Transport, refused);
-        }
-        if waiting > 0 {
-            self.metrics.drop(DropReason::AwaitingKeyframe, waiting);
-        }
-        if full > 0 {
-            self.metrics.drop(DropReason::QueueFull, full);
-        }
-        if stale > 0 {
-            self.metrics.drop(DropReason::Stale, stale);
-        }
-        need_key
+        drop(sinks);
+        self.count(&tally);
+        tally.need_key
     }
 }
 
@@ -242,14 +299,17 @@ impl Publisher {
             .any(|t| Arc::ptr_eq(t, f))
     }
 
-    /// Creates the fan-out for `remote` and starts reading it.
+    /// Creates the fan-out for `remote` and starts reading it; `replay` keeps the packets
+    /// since the last keyframe for joiners.
     pub async fn start_track(
         self: &Arc<Self>,
         remote: Arc<dyn TrackRemote>,
         kind: SlotKind,
         metrics: RoomMetrics,
         keyframe_interval: Duration,
+        replay: bool,
     ) -> Arc<TrackFanout> {
+        let gop_packets = if replay { GOP_MAX_PACKETS } else { 0 };
         let media_ssrc = remote.ssrcs().await.first().copied().unwrap_or(0);
         let fanout = Arc::new(TrackFanout {
             kind,
@@ -262,6 +322,7 @@ impl Publisher {
             pps: AtomicU64::new(0),
             received: AtomicU64::new(0),
             taps: Mutex::new(Vec::new()),
+            gop: Mutex::new(GopCache::new(gop_packets, GOP_MAX_BYTES)),
         });
         self.tracks
             .lock()
@@ -273,18 +334,37 @@ impl Publisher {
     }
 }
 
+/// Packets fanned out before the ingest task lets other tasks run.
+const INGEST_BATCH: u32 = 16;
+
 /// Reads one publisher track until it ends.
 async fn ingest(f: Arc<TrackFanout>) {
     let mut second = Instant::now();
     let mut count = 0u64;
+    let mut batch = 0u32;
     while let Some(evt) = f.remote.poll().await {
         match evt {
             TrackRemoteEvent::OnRtpPacket(pkt) => {
+                // One stream per track (no simulcast): anything else on it is not the
+                // publisher's negotiated media and would corrupt every viewer's stream.
+                if f.media_ssrc != 0 && pkt.header.ssrc != f.media_ssrc {
+                    f.metrics.drop(DropReason::UnknownSsrc, 1);
+                    continue;
+                }
                 f.metrics.received_packets.inc();
                 f.received.fetch_add(1, Ordering::Relaxed);
                 count += 1;
                 if f.fan_out(pkt) {
                     f.request_keyframe().await;
+                }
+                // After a stall (the process was descheduled) the track's queue holds a
+                // burst; fanning it all out before any connection's driver runs would
+                // overfill their bounded queues. Yielding every few packets lets the
+                // drivers drain what was queued.
+                batch += 1;
+                if batch == INGEST_BATCH {
+                    batch = 0;
+                    tokio::task::yield_now().await;
                 }
                 let now = Instant::now();
                 if now.duration_since(second) >= Duration::from_secs(1) {

@@ -4,7 +4,7 @@
 //! assistant, a regulator, the frame tap) — never another student watching the lecture.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::metrics::RoomMetrics;
@@ -55,6 +55,8 @@ pub struct Room {
     inner: Mutex<Inner>,
     /// Whether the lecturer's video is being received (live time).
     pub lecture_watch: Mutex<(Watch, u64)>,
+    /// Subscriber places taken by admission control (connected or still joining).
+    pub admitted: AtomicU32,
 }
 
 impl Room {
@@ -65,6 +67,7 @@ impl Room {
             metrics,
             inner: Mutex::new(Inner::default()),
             lecture_watch: Mutex::new((watch, 0)),
+            admitted: AtomicU32::new(0),
         }
     }
 

@@ -14,7 +14,7 @@ use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 use crate::capacity::{Capacity, Refusal};
 use crate::metrics::{DropReason, MediaMetrics};
 use crate::offer::{self, OfferSummary};
-use crate::peer::{self, PeerEvents};
+use crate::peer::{self, PeerEvents, PeerRole};
 use crate::publisher::{Publisher, SlotKind};
 use crate::room::Room;
 use crate::subscriber::{self, Subscriber};
@@ -246,6 +246,7 @@ impl Sfu {
         });
         let (wp, wr) = (Arc::downgrade(&publisher), Arc::downgrade(&room));
         let interval = Duration::from_millis(self.cfg.keyframe_interval_ms);
+        let replay = self.cfg.keyframe_replay;
         events.set_on_track(move |remote| {
             let (Some(p), Some(room)) = (wp.upgrade(), wr.upgrade()) else {
                 return;
@@ -262,7 +263,7 @@ impl Sfu {
                     return;
                 };
                 let f = p
-                    .start_track(remote, slot, room.metrics.clone(), interval)
+                    .start_track(remote, slot, room.metrics.clone(), interval, replay)
                     .await;
                 room.add_source(&p, f);
             });
@@ -315,7 +316,7 @@ impl Sfu {
         let summary = offer::inspect(offer_sdp, max_audio, max_video)?;
         self.admit(room_id)?;
         let result = async {
-            let (pc, events) = peer::build_peer(&self.cfg).await?;
+            let (pc, events) = peer::build_peer_with(&self.cfg, PeerRole::SfuEgress).await?;
             let r = self
                 .subscribe_on(
                     room_id,
@@ -335,13 +336,18 @@ impl Sfu {
         .await;
         if result.is_err() {
             self.subscribers.fetch_sub(1, Ordering::AcqRel);
+            self.room(room_id).admitted.fetch_sub(1, Ordering::AcqRel);
         }
         result
     }
 
-    /// Admission control; on success one subscriber place is taken.
+    /// Admission control; on success one subscriber place is taken (on the node and in
+    /// the room). The packet rate is projected from the places taken, not from the
+    /// viewers already attached: during a join burst most admitted viewers are still
+    /// connecting and forward nothing yet, and counting only those let a burst through.
     fn admit(&self, room_id: RoomId) -> Result<(), Refusal> {
         let _g = self.admission.lock().unwrap_or_else(|e| e.into_inner());
+        let this = self.room(room_id);
         let rooms: Vec<Arc<Room>> = self
             .rooms
             .lock()
@@ -349,16 +355,16 @@ impl Sfu {
             .values()
             .cloned()
             .collect();
-        let forwarded: u64 = rooms.iter().map(|r| r.forwarded_pps()).sum();
-        let room_pps = rooms
+        let forwarded: u64 = rooms
             .iter()
-            .find(|r| r.id == room_id)
-            .map(|r| r.lecture_pps())
-            .unwrap_or(0);
+            .map(|r| r.lecture_pps() * u64::from(r.admitted.load(Ordering::Acquire)))
+            .sum();
+        let room_pps = this.lecture_pps();
         let subs = self.subscribers.load(Ordering::Acquire);
         match self.capacity.admit(subs, forwarded, room_pps) {
             Ok(()) => {
                 self.subscribers.fetch_add(1, Ordering::AcqRel);
+                this.admitted.fetch_add(1, Ordering::AcqRel);
                 Ok(())
             }
             Err(r) => {
@@ -514,6 +520,7 @@ impl Sfu {
         let pc = if let Some(sub) = room.remove_subscriber(session) {
             if !sub.removed.swap(true, Ordering::AcqRel) {
                 self.subscribers.fetch_sub(1, Ordering::AcqRel);
+                room.admitted.fetch_sub(1, Ordering::AcqRel);
             }
             let changes = sub
                 .watch

@@ -61,6 +61,14 @@ impl SinkSlot {
             .upgrade()
     }
 
+    /// Whether the slot waits for a keyframe (new, or packets were dropped).
+    pub fn needs_keyframe(&self) -> bool {
+        self.fwd
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .needs_keyframe()
+    }
+
     pub(crate) fn forward(&self, h: InHeader) -> Verdict {
         self.fwd
             .lock()

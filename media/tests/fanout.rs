@@ -233,7 +233,7 @@ async fn a_students_camera_reaches_their_assistant_but_not_another_student() {
         frame_packets: 1,
         packet_len: 600,
         index_base: 1 << 40,
-        ssrc_override: None,
+        undeclared: false,
     };
     let t2 = tokio::spawn(async move { a.run(until, cam).await });
     t1.await.unwrap();
@@ -385,4 +385,179 @@ async fn bad_offers_are_refused_clearly_and_other_rooms_go_on() {
     // Nothing half-made: failed attempts left no session or subscriber behind.
     assert_eq!(sfu.subscriber_count(), 2);
     assert_eq!(sfu.stats(5).subscribers, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtp_from_an_undeclared_ssrc_is_not_forwarded_and_does_not_disturb_the_stream() {
+    let registry = prometheus::Registry::new();
+    let (sfu, _events) = Sfu::new(
+        MediaConfig::default(),
+        MediaMetrics::new(&registry).unwrap(),
+    );
+    let cfg = MediaConfig::default();
+    // The lecturer's camera track has a second SSRC that its offer does not declare.
+    let lecturer = ClientPublisher::with_undeclared_ssrc(&cfg, 1, true)
+        .await
+        .unwrap();
+    let hidden = lecturer.undeclared_ssrc.unwrap();
+    let offer = lecturer.offer().await.unwrap();
+    assert!(!offer.contains(&format!("ssrc:{hidden}")), "{offer}");
+    let answer = sfu
+        .publish(6, 100, PublishKind::Lecture, &offer)
+        .await
+        .unwrap();
+    lecturer.peer.accept(&answer.sdp).await.unwrap();
+    assert!(lecturer.peer.wait_connected(WAIT).await);
+    let mut subs = Vec::new();
+    for i in 0..3 {
+        subs.push(subscribe(&sfu, 6, 400 + i, SubscribeTarget::Lecture, 1, true).await);
+    }
+    // Every frame goes out twice: on the declared SSRC and, as a keyframe with its own
+    // indexes and numbering, on the undeclared one.
+    let sent = lecturer
+        .run(
+            Instant::now() + Duration::from_secs(3),
+            RunOptions {
+                undeclared: true,
+                ..RunOptions::default()
+            },
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rogue = lecturer
+        .undeclared_sent
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(rogue > 100, "the undeclared SSRC was sent: {rogue}");
+    for s in &subs {
+        let got = s.snapshot();
+        let video: Vec<_> = got.iter().filter(|r| r.video).collect();
+        assert_eq!(video.len(), 1, "no extra track appeared: {got:?}");
+        let v = video[0];
+        assert_eq!(v.ssrcs.len(), 1, "one outgoing stream");
+        assert!(
+            v.indexes
+                .iter()
+                .all(|i| *i < media::client::UNDECLARED_INDEX),
+            "nothing of the undeclared SSRC was forwarded"
+        );
+        assert!(v.packets > sent / 2, "received {} of {sent}", v.packets);
+        assert_eq!((v.corrupt, v.lost, v.out_of_order), (0, 0, 0));
+        assert!(
+            v.indexes.windows(2).all(|w| w[1] == w[0] + 1),
+            "the declared stream is intact and in order"
+        );
+    }
+    let forwarded = metric(&registry, "media_forwarded_packets_total", "6");
+    assert!(forwarded > 0.0);
+    // The SFU took in the declared video and the audio only (≈150 audio packets in 3 s):
+    // the undeclared stream (as many packets again) stopped at the transport or at the
+    // track's SSRC check, before the fan-out.
+    let received = metric(&registry, "media_received_packets_total", "6");
+    assert!(
+        received < (sent + 300) as f64,
+        "received {received}, sent {sent} declared + {rogue} undeclared"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_starts_from_the_cached_keyframe_without_a_new_request() {
+    let registry = prometheus::Registry::new();
+    let (sfu, _events) = Sfu::new(
+        MediaConfig::default(),
+        MediaMetrics::new(&registry).unwrap(),
+    );
+    let lecturer = Arc::new(publish(&sfu, 7, 100, PublishKind::Lecture, 1, false).await);
+    let first = subscribe(&sfu, 7, 500, SubscribeTarget::Lecture, 1, false).await;
+    // 30 small frames a second: the cache (≤ 160 packets) holds the whole run.
+    let slow = RunOptions {
+        fps: 30,
+        frame_packets: 1,
+        packet_len: 300,
+        ..RunOptions::default()
+    };
+    let l = lecturer.clone();
+    let running =
+        tokio::spawn(async move { l.run(Instant::now() + Duration::from_secs(4), slow).await });
+    // The first viewer's keyframe has gone by; a second viewer joins mid-stream.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let plis_before = lecturer.plis.load(std::sync::atomic::Ordering::Relaxed);
+    let late = subscribe(&sfu, 7, 501, SubscribeTarget::Lecture, 1, false).await;
+    running.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let plis_after = lecturer.plis.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        plis_after, plis_before,
+        "the joiner needed no keyframe from the publisher"
+    );
+    let early: Vec<u64> = first.snapshot()[0].indexes.clone();
+    let got = late.snapshot();
+    let v = &got[0];
+    assert!(v.packets > 60, "{got:?}");
+    assert_eq!((v.corrupt, v.lost, v.out_of_order), (0, 0, 0));
+    assert_eq!(
+        v.indexes.first(),
+        early.first(),
+        "it starts with the keyframe the first viewer started with"
+    );
+    assert!(
+        v.indexes.windows(2).all(|w| w[1] == w[0] + 1),
+        "then every packet since, in order"
+    );
+    assert!(metric(&registry, "media_replayed_packets_total", "7") >= 20.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_packet_rate_budget_counts_viewers_still_joining() {
+    // ≈170 packets/s per viewer (120 video + 50 audio): room for one viewer, not two.
+    let cfg = MediaConfig {
+        max_forwarded_pps: 300,
+        ..MediaConfig::default()
+    };
+    let (sfu, _events) = Sfu::new(cfg, MediaMetrics::unregistered());
+    let lecturer = Arc::new(publish(&sfu, 8, 100, PublishKind::Lecture, 1, true).await);
+    let l = lecturer.clone();
+    let running = tokio::spawn(async move {
+        l.run(
+            Instant::now() + Duration::from_secs(3),
+            RunOptions::default(),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(sfu.stats(8).lecture_pps > 100, "{:?}", sfu.stats(8));
+    // The first viewer is answered but has not connected yet (answer not applied): it
+    // forwards nothing so far, yet its place counts.
+    let first = ClientSubscriber::new(&MediaConfig::default(), 1, true, false)
+        .await
+        .unwrap();
+    sfu.subscribe(
+        8,
+        600,
+        SubscribeTarget::Lecture,
+        &first.peer.offer().await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let second = ClientSubscriber::new(&MediaConfig::default(), 1, true, false)
+        .await
+        .unwrap();
+    let e = sfu
+        .subscribe(
+            8,
+            601,
+            SubscribeTarget::Lecture,
+            &second.peer.offer().await.unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            MediaError::Refused(media::capacity::Refusal::PacketRate { .. })
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("packets/s"), "{e}");
+    assert_eq!(sfu.subscriber_count(), 1, "the refusal took no place");
+    running.await.unwrap();
 }
