@@ -177,6 +177,12 @@ impl SfuBridge {
 }
 
 /// Stable code and message for an SFU refusal (the same codes as the HTTP endpoints).
+/// Whether an offer has an audio section (unparsable offers are left to the SFU, which
+/// refuses them with the reason).
+fn offers_audio(sdp: &str) -> bool {
+    ::media::offer::inspect(sdp, usize::MAX, usize::MAX).is_ok_and(|s| s.audio > 0)
+}
+
 fn refusal(e: &MediaError) -> (&'static str, String) {
     match e {
         MediaError::Offer(OfferError::Malformed(d)) => {
@@ -207,7 +213,18 @@ impl MediaBridge for SfuBridge {
                 direction,
                 sdp,
                 target,
-            } => self.offer(peer, direction, sdp, target, reply),
+                audio,
+            } => {
+                if target.is_some() && !audio && offers_audio(&sdp) {
+                    reply.send(ServerMessage::error(
+                        "forbidden",
+                        "you may hear this participant only while they hold the floor or are \
+                         in a call with you: offer video only",
+                    ));
+                    return;
+                }
+                self.offer(peer, direction, sdp, target, reply)
+            }
             MediaSignal::Answer { .. } => reply.send(ServerMessage::error(
                 "no_server_offer",
                 "the media server sends no offers: each of your offers opens its own session",

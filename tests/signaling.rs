@@ -1019,6 +1019,119 @@ async fn media_negotiation_runs_over_the_room_socket_under_the_permission_table(
     s.stop().await;
 }
 
+/// Offers to receive `user_id`'s camera with sound; the answer or the error.
+async fn offer_with_sound(ws: &mut Ws, user_id: i64) -> (media::client::ClientSubscriber, Value) {
+    let sub = media::client::ClientSubscriber::new(&media::MediaConfig::default(), 1, true, true)
+        .await
+        .unwrap();
+    let a = negotiate(
+        ws,
+        "subscribe",
+        sub.peer.offer().await.unwrap(),
+        Some(user_id),
+    )
+    .await;
+    if a["type"] == "media_answer" {
+        sub.peer.accept(a["sdp"].as_str().unwrap()).await.unwrap();
+        assert!(sub.peer.wait_connected(Duration::from_secs(10)).await);
+    }
+    (sub, a)
+}
+
+/// Audio packets a subscriber has received, once some came (0 after 3 s of nothing).
+async fn audio_packets(sub: &media::client::ClientSubscriber) -> u64 {
+    for _ in 0..60 {
+        let n: u64 = sub
+            .snapshot()
+            .iter()
+            .filter(|r| !r.video)
+            .map(|r| r.packets)
+            .sum();
+        if n >= 5 {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    0
+}
+
+/// A student's microphone is heard by the whole room only while they hold the floor, and by
+/// their assistant only during a private call; the right ends, the sound ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_students_microphone_is_heard_only_on_the_floor_and_in_a_call() {
+    let s = TestServer::start(Engine::Sqlite).await;
+    let c = live_class(&s).await;
+    let (mut lecturer, _) = connect_joined(&s, &c.lecturer.1, c.id).await;
+    let (mut a1, _) = connect_joined(&s, &c.assistants[0].1, c.id).await;
+    let (s0, s1) = (&c.students[0], &c.students[1]);
+    let (mut st0, _) = connect_joined(&s, &s0.1, c.id).await;
+    let (mut st1, _) = connect_joined(&s, &s1.1, c.id).await;
+    let until = std::time::Instant::now() + Duration::from_secs(40);
+    st0.send(json!({"type": "publish", "track": "camera"}))
+        .await;
+    // One publication carries camera and microphone; who hears it is the room's decision.
+    let cam = publish_over_ws(&mut st0, 1, true, STUDENT_CAM, until).await;
+
+    // Nobody hears the student yet: the assistant may watch, but not listen.
+    for ws in [&mut a1, &mut lecturer] {
+        let (_, e) = offer_with_sound(ws, s0.0).await;
+        assert_eq!(e["code"], "forbidden", "{e}");
+        assert!(e["message"].as_str().unwrap().contains("video only"), "{e}");
+    }
+    // Nor through the HTTP endpoint, which does not know who holds the floor.
+    let mut http = s.client();
+    http.token = Some(c.lecturer.1.clone());
+    let sub = media::client::ClientSubscriber::new(&media::MediaConfig::default(), 1, true, true)
+        .await
+        .unwrap();
+    let (st, body) = http
+        .post(
+            &format!("/api/rooms/{}/subscribe", c.id),
+            json!({"sdp": sub.peer.offer().await.unwrap(), "student_id": s0.0}),
+        )
+        .await;
+    assert_eq!(st, reqwest::StatusCode::FORBIDDEN, "{body}");
+
+    // Given the floor, a classmate hears them; taken back, the sound ends.
+    st0.send(json!({"type": "raise_hand"})).await;
+    lecturer.expect_type("hands").await;
+    lecturer
+        .send(json!({"type": "grant_speaking", "user_id": s0.0}))
+        .await;
+    st1.expect("speaking", |m| m["granted"] == true).await;
+    let (floor_view, a) = offer_with_sound(&mut st1, s0.0).await;
+    assert_eq!(a["type"], "media_answer", "{a}");
+    assert!(audio_packets(&floor_view).await > 0, "the floor is heard");
+    lecturer
+        .send(json!({"type": "revoke_speaking", "user_id": s0.0}))
+        .await;
+    let closed = st1.expect_type("media_closed").await;
+    assert_eq!(closed["session"], a["session"]);
+
+    // In a private call the assistant hears the student; hanging up ends it.
+    a1.send(json!({"type": "private_call", "to": s0.0, "action": "invite"}))
+        .await;
+    st0.expect("private_call", |m| m["action"] == "invite")
+        .await;
+    st0.send(json!({"type": "private_call", "to": c.assistants[0].0, "action": "accept"}))
+        .await;
+    a1.expect("private_call", |m| m["action"] == "accept").await;
+    let (call_view, a) = offer_with_sound(&mut a1, s0.0).await;
+    assert_eq!(a["type"], "media_answer", "{a}");
+    assert!(audio_packets(&call_view).await > 0, "the call is heard");
+    let (_, e) = offer_with_sound(&mut st1, s0.0).await;
+    assert_eq!(
+        e["code"], "forbidden",
+        "a classmate does not hear the call: {e}"
+    );
+    a1.send(json!({"type": "private_call", "to": s0.0, "action": "end"}))
+        .await;
+    let closed = a1.expect_type("media_closed").await;
+    assert_eq!(closed["session"], a["session"]);
+    cam.abort();
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn face_checks_reach_the_students_assistant_lecturer_and_regulators_only() {
     let s = TestServer::start(Engine::Sqlite).await;

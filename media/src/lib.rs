@@ -45,7 +45,10 @@ pub type SessionId = u64;
 pub enum PublishKind {
     /// The lecturer's camera, microphone and optional screen share, for everyone.
     Lecture,
-    /// A student's low-resolution camera, for their assistant, regulators and the face sampler only.
+    /// A student's low-resolution camera and optional microphone (also an assistant's, for
+    /// a private call). The camera goes to those the room lets watch it (their assistant,
+    /// regulators, the face sampler; classmates while they hold the floor); the microphone
+    /// only to those the room lets hear it (the floor, the call peer).
     StudentCamera,
 }
 

@@ -281,7 +281,7 @@ impl Publisher {
             }
         });
         match (video, self.kind) {
-            (false, PublishKind::Lecture) if audio < self.announced.0 => Some(SlotKind::Audio),
+            (false, _) if audio < self.announced.0 => Some(SlotKind::Audio),
             (true, _) if videos == 0 && self.announced.1 > 0 => Some(SlotKind::Camera),
             (true, PublishKind::Lecture) if videos == 1 && self.announced.1 > 1 => {
                 Some(SlotKind::Screen)

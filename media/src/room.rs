@@ -20,6 +20,8 @@ pub enum Source {
     Lecture(SlotKind),
     /// A student's camera.
     Camera(ParticipantId),
+    /// A student's microphone (heard with their camera, by those the room lets hear it).
+    Mic(ParticipantId),
 }
 
 /// The source that feeds slot `slot` of a subscriber watching `target`, if any.
@@ -27,7 +29,8 @@ pub fn source_for(target: SubscribeTarget, slot: SlotKind) -> Option<Source> {
     match (target, slot) {
         (SubscribeTarget::Lecture, s) => Some(Source::Lecture(s)),
         (SubscribeTarget::StudentCamera(p), SlotKind::Camera) => Some(Source::Camera(p)),
-        (SubscribeTarget::StudentCamera(_), _) => None,
+        (SubscribeTarget::StudentCamera(p), SlotKind::Audio) => Some(Source::Mic(p)),
+        (SubscribeTarget::StudentCamera(_), SlotKind::Screen) => None,
     }
 }
 
@@ -35,6 +38,7 @@ pub fn source_for(target: SubscribeTarget, slot: SlotKind) -> Option<Source> {
 pub fn source_of(kind: PublishKind, owner: ParticipantId, slot: SlotKind) -> Source {
     match kind {
         PublishKind::Lecture => Source::Lecture(slot),
+        PublishKind::StudentCamera if slot == SlotKind::Audio => Source::Mic(owner),
         PublishKind::StudentCamera => Source::Camera(owner),
     }
 }
@@ -195,7 +199,7 @@ mod tests {
     fn a_students_camera_never_reaches_a_lecture_subscriber() {
         for slot in [SlotKind::Audio, SlotKind::Camera, SlotKind::Screen] {
             let src = source_for(SubscribeTarget::Lecture, slot);
-            assert!(!matches!(src, Some(Source::Camera(_))));
+            assert!(!matches!(src, Some(Source::Camera(_) | Source::Mic(_))));
         }
         let cam = source_of(PublishKind::StudentCamera, 7, SlotKind::Camera);
         assert_eq!(cam, Source::Camera(7));
@@ -207,8 +211,14 @@ mod tests {
             source_for(SubscribeTarget::StudentCamera(8), SlotKind::Camera),
             Some(cam)
         );
+        let mic = source_of(PublishKind::StudentCamera, 7, SlotKind::Audio);
+        assert_eq!(mic, Source::Mic(7));
         assert_eq!(
             source_for(SubscribeTarget::StudentCamera(7), SlotKind::Audio),
+            Some(mic)
+        );
+        assert_eq!(
+            source_for(SubscribeTarget::StudentCamera(7), SlotKind::Screen),
             None
         );
     }

@@ -184,7 +184,7 @@ impl Sfu {
     ) -> Result<Answer, MediaError> {
         let (max_audio, max_video) = match kind {
             PublishKind::Lecture => (1, 2),
-            PublishKind::StudentCamera => (0, 1),
+            PublishKind::StudentCamera => (1, 1),
         };
         let summary = offer::inspect(offer_sdp, max_audio, max_video)?;
         let (pc, events) = peer::build_peer(&self.cfg).await?;
@@ -311,7 +311,7 @@ impl Sfu {
     ) -> Result<Answer, MediaError> {
         let (max_audio, max_video) = match target {
             SubscribeTarget::Lecture => (1, 2),
-            SubscribeTarget::StudentCamera(_) => (0, 1),
+            SubscribeTarget::StudentCamera(_) => (1, 1),
         };
         let summary = offer::inspect(offer_sdp, max_audio, max_video)?;
         self.admit(room_id)?;

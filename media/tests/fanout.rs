@@ -221,10 +221,11 @@ async fn keyframe_requests_are_coalesced_towards_the_publisher() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_students_camera_reaches_their_assistant_but_not_another_student() {
     let (sfu, _events) = Sfu::new(MediaConfig::default(), MediaMetrics::unregistered());
-    let lecturer = Arc::new(publish(&sfu, 3, 100, PublishKind::Lecture, 1, true).await);
-    let student_a = Arc::new(publish(&sfu, 3, 201, PublishKind::StudentCamera, 1, false).await);
+    // The lecture here is video only, so any audio student B hears would be student A's.
+    let lecturer = Arc::new(publish(&sfu, 3, 100, PublishKind::Lecture, 1, false).await);
+    let student_a = Arc::new(publish(&sfu, 3, 201, PublishKind::StudentCamera, 1, true).await);
     let student_b = subscribe(&sfu, 3, 202, SubscribeTarget::Lecture, 1, true).await;
-    let assistant = subscribe(&sfu, 3, 150, SubscribeTarget::StudentCamera(201), 1, false).await;
+    let assistant = subscribe(&sfu, 3, 150, SubscribeTarget::StudentCamera(201), 1, true).await;
     let until = Instant::now() + Duration::from_secs(3);
     let (l, a) = (lecturer.clone(), student_a.clone());
     let t1 = tokio::spawn(async move { l.run(until, RunOptions::default()).await });
@@ -264,6 +265,13 @@ async fn a_students_camera_reaches_their_assistant_but_not_another_student() {
         asst_video.iter().all(|i| *i >= 1 << 40),
         "and only student A"
     );
+    // Student A's microphone goes with the camera to a viewer of it (the room decides who
+    // may be one), never to a lecture subscriber.
+    let audio = |r: &[media::client::Received]| -> u64 {
+        r.iter().filter(|x| !x.video).map(|x| x.packets).sum()
+    };
+    assert!(audio(&asst) > 20, "the viewer hears student A: {asst:?}");
+    assert_eq!(audio(&b), 0, "student B never hears student A");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,6 +34,9 @@ pub enum MediaSignal {
         /// Subscribe: whose camera (the room has checked the sender may receive it);
         /// `None`, the lecture.
         target: Option<i64>,
+        /// Subscribe to a camera: whether the sender may also hear that participant's
+        /// microphone now; if not, an offer with an audio section must be refused.
+        audio: bool,
     },
     /// SDP answer to a server offer.
     Answer {

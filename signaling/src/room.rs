@@ -251,7 +251,7 @@ pub struct Room {
     /// Camera subscriptions handed to the media side: publisher → viewers. Checked again
     /// whenever the publisher's audience may change, and revoked when it no longer
     /// includes the viewer.
-    media_subs: HashMap<i64, BTreeSet<i64>>,
+    media_subs: HashMap<i64, BTreeMap<i64, bool>>,
     last_activity: i64,
     out: Vec<Output>,
 }
@@ -709,15 +709,33 @@ impl Room {
         }
     }
 
-    /// Revokes the camera subscriptions to `publisher` whose viewer lost the right.
+    /// Whether `viewer` may hear `publisher`'s microphone now (a student's while they hold
+    /// the floor or in a call; an assistant's in a call).
+    fn may_receive_mic(&self, viewer: i64, publisher: i64) -> bool {
+        match (
+            self.participants.get(&viewer),
+            self.participants.get(&publisher),
+        ) {
+            (Some(v), Some(p)) if viewer != publisher => {
+                receives_track(v.role, p.role, TrackKind::Microphone, self.relation(v, p))
+            }
+            _ => false,
+        }
+    }
+
+    /// Revokes the camera subscriptions to `publisher` whose viewer lost the right — to the
+    /// camera, or to the microphone for a subscription opened with sound.
     fn check_media_subs(&mut self, publisher: i64) {
         let Some(viewers) = self.media_subs.get(&publisher) else {
             return;
         };
         let lost: Vec<i64> = viewers
             .iter()
-            .copied()
-            .filter(|v| !self.may_receive_camera(*v, publisher))
+            .filter(|(v, with_audio)| {
+                !self.may_receive_camera(**v, publisher)
+                    || (**with_audio && !self.may_receive_mic(**v, publisher))
+            })
+            .map(|(v, _)| *v)
             .collect();
         for v in lost {
             self.revoke_media(v, publisher);
@@ -1057,7 +1075,7 @@ impl Room {
         let viewers: Vec<i64> = self
             .media_subs
             .get(&user)
-            .map(|v| v.iter().copied().collect())
+            .map(|v| v.keys().copied().collect())
             .unwrap_or_default();
         for v in viewers {
             self.revoke_media(v, user);
@@ -1633,15 +1651,25 @@ impl Room {
                                 format!("you may not receive {target}'s camera"),
                             ));
                         }
-                        self.media_subs.entry(target).or_default().insert(user);
+                        let audio = self.may_receive_mic(user, target);
+                        self.media_subs
+                            .entry(target)
+                            .or_default()
+                            .insert(user, audio);
                     }
                 }
+                // Sound with a camera only where the table allows the microphone too.
+                let audio = match (direction, user_id) {
+                    (MediaDirection::Subscribe, Some(target)) => self.may_receive_mic(user, target),
+                    _ => true,
+                };
                 self.media(
                     user,
                     MediaSignal::Offer {
                         direction,
                         sdp,
                         target: user_id,
+                        audio,
                     },
                 );
             }

@@ -162,6 +162,15 @@ pub async fn subscribe(
                     "student {student} in class {class_id}"
                 )));
             }
+            // A student's microphone is heard only through the room, which knows who holds
+            // the floor or is in a call (GET /ws, `media_offer`).
+            if ::media::offer::inspect(&req.sdp, usize::MAX, usize::MAX).is_ok_and(|o| o.audio > 0)
+            {
+                return Err(ApiError::forbidden(
+                    "a student's microphone is heard only through the class room (floor or \
+                     private call): offer video only",
+                ));
+            }
             SubscribeTarget::StudentCamera(student)
         }
     };

@@ -902,6 +902,7 @@ fn media_replies_reach_the_current_connection() {
             direction: MediaDirection::Publish,
             sdp: "v=0 offer".into(),
             target: None,
+            audio: true,
         }
     );
     s.take(r.handle(
@@ -956,6 +957,19 @@ fn subscribe_to(room: &mut Room, seen: &mut Seen, now: i64, viewer: i64, publish
     );
 }
 
+/// Whether the subscribe offer of `viewer` for `publisher` that went to the media side may
+/// carry sound (None: no such offer went).
+fn with_audio(seen: &Seen, viewer: i64, publisher: i64) -> Option<bool> {
+    seen.media.iter().rev().find_map(|(peer, sig)| match sig {
+        MediaSignal::Offer {
+            target: Some(t),
+            audio,
+            ..
+        } if peer.user_id == viewer && *t == publisher => Some(*audio),
+        _ => None,
+    })
+}
+
 /// Whether the last subscribe offer of `viewer` went to the media side for `publisher`.
 fn forwarded(seen: &mut Seen, viewer: i64, publisher: i64) -> bool {
     let before = seen.media.len();
@@ -987,6 +1001,11 @@ fn camera_subscriptions_follow_the_permission_table_and_are_revoked_with_it() {
     // The lecturer and the student's own assistant may receive it.
     for viewer in [LECTURER, A1] {
         subscribe_to(&mut r, &mut s, 120, viewer, 100);
+        assert_eq!(
+            with_audio(&s, viewer, 100),
+            Some(false),
+            "camera only: {viewer}"
+        );
         assert!(forwarded(&mut s, viewer, 100), "{viewer}");
     }
     // A classmate and another group's assistant may not; nothing reaches the media side.
@@ -1027,6 +1046,7 @@ fn camera_subscriptions_follow_the_permission_table_and_are_revoked_with_it() {
         ClientMessage::GrantSpeaking { user_id: 100 },
     );
     subscribe_to(&mut r, &mut s, 210, 101, 100);
+    assert_eq!(with_audio(&s, 101, 100), Some(true), "the floor is heard");
     assert!(forwarded(&mut s, 101, 100));
     s.revoked.clear();
     send(
@@ -1086,6 +1106,7 @@ fn a_private_call_camera_reaches_only_the_two_sides() {
     subscribe_to(&mut r, &mut s, 140, 100, A1);
     assert!(forwarded(&mut s, 100, A1));
     subscribe_to(&mut r, &mut s, 140, A1, 100);
+    assert_eq!(with_audio(&s, A1, 100), Some(true), "the call is heard");
     assert!(forwarded(&mut s, A1, 100));
     for viewer in [101, LECTURER, REGULATOR] {
         s.clear();
@@ -1103,10 +1124,12 @@ fn a_private_call_camera_reaches_only_the_two_sides() {
             action: CallAction::End,
         },
     );
+    s.revoked.sort();
     assert_eq!(
         s.revoked,
-        vec![(100, A1)],
-        "the student's view of the call ends"
+        vec![(A1, 100), (100, A1)],
+        "the student's view of the call ends, and so does the assistant's subscription \
+         with sound (the camera alone they may open again: same group)"
     );
 }
 
