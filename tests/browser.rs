@@ -125,23 +125,26 @@ async fn launch(extra: &[String]) -> (tokio::process::Child, Cdp, tempfile::Temp
     (chromium, Cdp { ws, next: 0 }, profile)
 }
 
+/// The login name of a class's lecturer.
+async fn lecturer_username(server: &TestServer, class: i64) -> String {
+    let mut conn = server.store().conn().await.unwrap();
+    let c = ketang::store::classes::get(&mut conn, class)
+        .await
+        .unwrap()
+        .unwrap();
+    ketang::store::users::get(&mut conn, c.lecturer_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .username
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_student_page_decodes_the_lecturers_fake_camera() {
     let server = TestServer::start(Engine::Sqlite).await;
     let report = demo::seed(&server.state, 1, 2).await.unwrap();
     let class = report.live_classes[0].0;
-    let lecturer_name = {
-        let mut conn = server.store().conn().await.unwrap();
-        let c = ketang::store::classes::get(&mut conn, class)
-            .await
-            .unwrap()
-            .unwrap();
-        ketang::store::users::get(&mut conn, c.lecturer_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .username
-    };
+    let lecturer_name = lecturer_username(&server, class).await;
     let student_name = report
         .accounts
         .iter()
@@ -296,18 +299,7 @@ async fn live_time_watch_time_and_face_checks_from_a_real_camera() {
             .map(|a| a.username.clone())
             .collect::<Vec<_>>()
     };
-    let lecturer_name = {
-        let mut conn = server.store().conn().await.unwrap();
-        let c = ketang::store::classes::get(&mut conn, class)
-            .await
-            .unwrap()
-            .unwrap();
-        ketang::store::users::get(&mut conn, c.lecturer_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .username
-    };
+    let lecturer_name = lecturer_username(&server, class).await;
     let students = name_of(Role::Student);
     let lecturer = server.login(&lecturer_name, DEMO_PASSWORD).await;
     let student = server.login(&students[0], DEMO_PASSWORD).await;

@@ -695,29 +695,15 @@ impl Room {
         out
     }
 
-    /// Whether `viewer` may receive `publisher`'s camera now (a student's, or an
+    /// Whether `viewer` may receive `publisher`'s `kind` of track now (a student's, or an
     /// assistant's in a call) — the gate of a subscribe offer naming `publisher`.
-    fn may_receive_camera(&self, viewer: i64, publisher: i64) -> bool {
+    fn may_receive(&self, viewer: i64, publisher: i64, kind: TrackKind) -> bool {
         match (
             self.participants.get(&viewer),
             self.participants.get(&publisher),
         ) {
             (Some(v), Some(p)) if viewer != publisher => {
-                receives_track(v.role, p.role, TrackKind::Camera, self.relation(v, p))
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether `viewer` may hear `publisher`'s microphone now (a student's while they hold
-    /// the floor or in a call; an assistant's in a call).
-    fn may_receive_mic(&self, viewer: i64, publisher: i64) -> bool {
-        match (
-            self.participants.get(&viewer),
-            self.participants.get(&publisher),
-        ) {
-            (Some(v), Some(p)) if viewer != publisher => {
-                receives_track(v.role, p.role, TrackKind::Microphone, self.relation(v, p))
+                receives_track(v.role, p.role, kind, self.relation(v, p))
             }
             _ => false,
         }
@@ -732,8 +718,8 @@ impl Room {
         let lost: Vec<i64> = viewers
             .iter()
             .filter(|(v, with_audio)| {
-                !self.may_receive_camera(**v, publisher)
-                    || (**with_audio && !self.may_receive_mic(**v, publisher))
+                !self.may_receive(**v, publisher, TrackKind::Camera)
+                    || (**with_audio && !self.may_receive(**v, publisher, TrackKind::Microphone))
             })
             .map(|(v, _)| *v)
             .collect();
@@ -1645,13 +1631,13 @@ impl Room {
                                 "`user_id` names a student's camera or your call peer; the lecture needs none".into(),
                             ));
                         }
-                        if !self.may_receive_camera(user, target) {
+                        if !self.may_receive(user, target, TrackKind::Camera) {
                             return Err((
                                 "forbidden",
                                 format!("you may not receive {target}'s camera"),
                             ));
                         }
-                        let audio = self.may_receive_mic(user, target);
+                        let audio = self.may_receive(user, target, TrackKind::Microphone);
                         self.media_subs
                             .entry(target)
                             .or_default()
@@ -1660,7 +1646,9 @@ impl Room {
                 }
                 // Sound with a camera only where the table allows the microphone too.
                 let audio = match (direction, user_id) {
-                    (MediaDirection::Subscribe, Some(target)) => self.may_receive_mic(user, target),
+                    (MediaDirection::Subscribe, Some(target)) => {
+                        self.may_receive(user, target, TrackKind::Microphone)
+                    }
                     _ => true,
                 };
                 self.media(

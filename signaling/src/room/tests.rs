@@ -1391,7 +1391,7 @@ mod churn {
                 apply(out, &mut active);
                 for (v, p) in &active {
                     prop_assert!(
-                        r.may_receive_camera(*v, *p),
+                        r.may_receive(*v, *p, TrackKind::Camera),
                         "{v} still holds {p}'s camera after {op:?}"
                     );
                     // Between students, only while the publisher holds the floor.
