@@ -20,78 +20,12 @@ use ketang::attendance::events::{
 use ketang::attendance::intervals::{Check, Interval, LiveSpan, WatchSpan};
 use ketang::attendance::summary::{self, SummaryInputs, Trainee};
 use ketang::attendance::{eligibility::PlanStatus, ingest};
-use ketang::store::classes::{self, CourseType, NewClass};
-use ketang::store::users::{self, NewUser};
-use ketang::store::{attendance as rows, institutions, Store};
-use signaling::Role;
+use ketang::store::classes;
+use ketang::store::{attendance as rows, Store};
 
 const ROOMS: usize = 10;
 const STUDENTS: i64 = 200;
 const MIN: i64 = 60_000;
-
-async fn seed_class(store: &Store, sessions: usize, students: i64) -> (i64, Vec<i64>, Vec<i64>) {
-    let mut tx = store.begin().await.unwrap();
-    let inst = institutions::insert(&mut tx, "基准学校", "410204")
-        .await
-        .unwrap();
-    let lecturer = users::insert(
-        &mut tx,
-        &NewUser {
-            username: "bench-lecturer",
-            password_hash: "x",
-            role: Role::Lecturer,
-            display_name: "讲师",
-            institution_id: Some(inst),
-            jurisdiction: None,
-            must_change_password: false,
-        },
-    )
-    .await
-    .unwrap();
-    let class = classes::insert(
-        &mut tx,
-        &NewClass {
-            institution_id: inst,
-            name: "基准班",
-            course_type: CourseType::Syb,
-            lecturer_id: lecturer,
-        },
-    )
-    .await
-    .unwrap();
-    let base = chrono::Utc::now();
-    let mut ss = Vec::new();
-    for i in 0..sessions {
-        let s = base + chrono::Duration::days(i as i64);
-        ss.push(
-            classes::add_session(&mut tx, class, s, s + chrono::Duration::hours(4))
-                .await
-                .unwrap(),
-        );
-    }
-    let mut st = Vec::new();
-    for i in 0..students {
-        let name = format!("bench-student-{i}");
-        let id = users::insert(
-            &mut tx,
-            &NewUser {
-                username: &name,
-                password_hash: "x",
-                role: Role::Student,
-                display_name: &name,
-                institution_id: None,
-                jurisdiction: None,
-                must_change_password: false,
-            },
-        )
-        .await
-        .unwrap();
-        classes::enroll(&mut tx, class, id).await.unwrap();
-        st.push(id);
-    }
-    tx.commit().await.unwrap();
-    (class, ss, st)
-}
 
 /// The i-th event of a producer: 20% delivery changes, 60% face checks, 15% heartbeats,
 /// 5% lecturer video reports (every 10th a stop).
@@ -155,7 +89,11 @@ async fn ingestion(engine: Engine, secs: u64) {
     let url = fresh_database(engine, dir.path()).await;
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    let (class, sessions, _) = seed_class(&store, ROOMS, 0).await;
+    let common::SeededClass {
+        class_id: class,
+        sessions,
+        ..
+    } = common::seed_class(&store, ROOMS, 4, 0).await;
     let registry = prometheus::Registry::new();
     let ing = ingest::start(store.clone(), &AttendanceConfig::default(), &registry);
     let tx = ing.sender;
@@ -292,7 +230,11 @@ async fn eligibility(engine: Engine) {
     let url = fresh_database(engine, dir.path()).await;
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    let (class_id, sessions, students) = seed_class(&store, 10, 200).await;
+    let common::SeededClass {
+        class_id,
+        sessions,
+        students,
+    } = common::seed_class(&store, 10, 4, 200).await;
     let (live, watch, checks) = class_data(&sessions, &students);
     let live_ms: i64 = live.iter().map(|l| l.span.end - l.span.start).sum();
     assert_eq!(live_ms, 40 * 60 * MIN, "40 hours of live time");

@@ -14,10 +14,7 @@ use ketang::attendance::events::{
 };
 use ketang::attendance::intervals::class_totals;
 use ketang::store::attendance as rows;
-use ketang::store::classes::{self, CourseType, NewClass};
-use ketang::store::users::{self, NewUser};
-use ketang::store::{institutions, Store};
-use signaling::Role;
+use ketang::store::Store;
 
 macro_rules! on_both_engines {
     ($name:ident) => {
@@ -36,84 +33,9 @@ macro_rules! on_both_engines {
 
 const MIN: i64 = 60_000;
 
-/// A class with one lecturer, `sessions` sessions and `students` enrolled student accounts.
-struct Seeded {
-    class_id: i64,
-    sessions: Vec<i64>,
-    students: Vec<i64>,
-}
-
-async fn seed(store: &Store, sessions: usize, students: usize) -> Seeded {
-    let mut tx = store.begin().await.unwrap();
-    let inst = institutions::insert(&mut tx, "种子学校", "410204")
-        .await
-        .unwrap();
-    let lecturer = users::insert(
-        &mut tx,
-        &NewUser {
-            username: "lect",
-            password_hash: "x",
-            role: Role::Lecturer,
-            display_name: "讲师",
-            institution_id: Some(inst),
-            jurisdiction: None,
-            must_change_password: false,
-        },
-    )
-    .await
-    .unwrap();
-    let class_id = classes::insert(
-        &mut tx,
-        &NewClass {
-            institution_id: inst,
-            name: "班级",
-            course_type: CourseType::Gyb,
-            lecturer_id: lecturer,
-        },
-    )
-    .await
-    .unwrap();
-    let base = chrono::Utc::now();
-    let mut sess = Vec::new();
-    for i in 0..sessions {
-        let s = base + chrono::Duration::days(i as i64);
-        sess.push(
-            classes::add_session(&mut tx, class_id, s, s + chrono::Duration::hours(3))
-                .await
-                .unwrap(),
-        );
-    }
-    let mut ids = Vec::new();
-    for i in 0..students {
-        let name = format!("student{i}");
-        let id = users::insert(
-            &mut tx,
-            &NewUser {
-                username: &name,
-                password_hash: "x",
-                role: Role::Student,
-                display_name: &name,
-                institution_id: None,
-                jurisdiction: None,
-                must_change_password: false,
-            },
-        )
-        .await
-        .unwrap();
-        classes::enroll(&mut tx, class_id, id).await.unwrap();
-        ids.push(id);
-    }
-    tx.commit().await.unwrap();
-    Seeded {
-        class_id,
-        sessions: sess,
-        students: ids,
-    }
-}
-
 async fn ingestion_builds_intervals_and_checks(engine: Engine) {
     let s = TestServer::start(engine).await;
-    let c = seed(s.store(), 2, 3).await;
+    let c = seed_class(s.store(), 2, 3, 3).await;
     let room = ClassSession {
         class_id: c.class_id,
         session_id: c.sessions[0],
@@ -236,7 +158,7 @@ async fn backpressure_makes_senders_wait_and_drops_nothing(engine: Engine) {
         c.attendance.max_batch = 8;
     })
     .await;
-    let c = seed(s.store(), 1, 50).await;
+    let c = seed_class(s.store(), 1, 3, 50).await;
     let room = ClassSession {
         class_id: c.class_id,
         session_id: c.sessions[0],
@@ -281,7 +203,7 @@ async fn crash_loses_at_most_the_last_second(engine: Engine) {
     let url = fresh_database(engine, dir.path()).await;
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    let c = seed(&store, 1, 5).await;
+    let c = seed_class(&store, 1, 3, 5).await;
     let students = c
         .students
         .iter()

@@ -455,3 +455,89 @@ fn to_chinese(i: u16) -> String {
         .map(|c| D[c.to_digit(10).unwrap() as usize])
         .collect()
 }
+
+/// A class seeded straight into the store: its id, session ids and enrolled students.
+pub struct SeededClass {
+    pub class_id: i64,
+    pub sessions: Vec<i64>,
+    pub students: Vec<i64>,
+}
+
+/// One institution and lecturer, a class with `sessions` daily sessions of `hours` each
+/// (the first starting now) and `students` enrolled student accounts, in one transaction.
+pub async fn seed_class(
+    store: &Store,
+    sessions: usize,
+    hours: i64,
+    students: usize,
+) -> SeededClass {
+    use ketang::store::classes::{self, CourseType, NewClass};
+    use ketang::store::institutions;
+    use ketang::store::users::{self, NewUser};
+    use signaling::Role;
+    let mut tx = store.begin().await.unwrap();
+    let inst = institutions::insert(&mut tx, "种子学校", "410204")
+        .await
+        .unwrap();
+    let lecturer = users::insert(
+        &mut tx,
+        &NewUser {
+            username: "seed-lecturer",
+            password_hash: "x",
+            role: Role::Lecturer,
+            display_name: "讲师",
+            institution_id: Some(inst),
+            jurisdiction: None,
+            must_change_password: false,
+        },
+    )
+    .await
+    .unwrap();
+    let class_id = classes::insert(
+        &mut tx,
+        &NewClass {
+            institution_id: inst,
+            name: "班级",
+            course_type: CourseType::Syb,
+            lecturer_id: lecturer,
+        },
+    )
+    .await
+    .unwrap();
+    let base = chrono::Utc::now();
+    let mut sess = Vec::new();
+    for i in 0..sessions {
+        let s = base + chrono::Duration::days(i as i64);
+        sess.push(
+            classes::add_session(&mut tx, class_id, s, s + chrono::Duration::hours(hours))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut ids = Vec::new();
+    for i in 0..students {
+        let name = format!("seed-student-{i}");
+        let id = users::insert(
+            &mut tx,
+            &NewUser {
+                username: &name,
+                password_hash: "x",
+                role: Role::Student,
+                display_name: &name,
+                institution_id: None,
+                jurisdiction: None,
+                must_change_password: false,
+            },
+        )
+        .await
+        .unwrap();
+        classes::enroll(&mut tx, class_id, id).await.unwrap();
+        ids.push(id);
+    }
+    tx.commit().await.unwrap();
+    SeededClass {
+        class_id,
+        sessions: sess,
+        students: ids,
+    }
+}
